@@ -1,0 +1,131 @@
+"""The project's checkpoint: one ``.pt`` file, a dict with a format tag and version, validated
+on load. Anything else (a foreign ``.pt``, a corrupt file, a wrong stage) gets one clear line.
+
+Keys: ``format``, ``version``, ``arch`` (name), ``arch_kwargs``, ``dataset``, ``num_classes``,
+``input_shape`` (C, H, W), ``preprocessing`` ({mean, std} per channel), ``stage``
+(ann | converted | snn), ``timesteps``, ``reset``, ``gamma``, ``leak`` and ``threshold``
+({layer: float} for every LIF layer), ``weights`` ({layer: tensor}, float32 or float16),
+``metrics`` (whatever was measured), ``history`` (training log).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .architectures import ArchitectureError, build_architecture
+from .network import Network
+
+FORMAT = "diet-snn-checkpoint"
+VERSION = 1
+STAGES = ("ann", "converted", "snn")
+
+
+class CheckpointError(ValueError):
+    """A file that is not a valid checkpoint of this project (message names file and problem)."""
+
+
+@dataclass
+class Checkpoint:
+    arch: str
+    dataset: str
+    num_classes: int
+    input_shape: tuple[int, int, int]
+    preprocessing: dict
+    stage: str
+    timesteps: int = 5
+    reset: str = "paper"
+    gamma: float = 0.3
+    arch_kwargs: dict = field(default_factory=dict)
+    leak: dict[str, float] = field(default_factory=dict)
+    threshold: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, torch.Tensor] = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+
+    def build(self, dtype: torch.dtype = torch.float32) -> Network:
+        """The network with these weights, λ and v (weights cast to ``dtype``)."""
+        nodes = build_architecture(self.arch, self.num_classes, self.input_shape,
+                                   **self.arch_kwargs)
+        net = Network(nodes, self.timesteps, self.reset, self.gamma)
+        with torch.no_grad():
+            for n in net.nodes:
+                if n.synaptic:
+                    w = self.weights[n.name]
+                    if tuple(w.shape) != n.weight_shape:
+                        raise CheckpointError(
+                            f"layer {n.name}: weight shape {tuple(w.shape)} does not fit the "
+                            f"architecture ({n.weight_shape})")
+                    net.weight(n.name).copy_(w.to(torch.float32))
+                if n.spiking:
+                    net.neuron(n.name).leak.fill_(self.leak.get(n.name, 1.0))
+                    net.neuron(n.name).threshold.fill_(self.threshold.get(n.name, 1.0))
+        return net.to(dtype)
+
+    def update_from(self, net: Network, half: bool = False) -> None:
+        """Copy weights, λ, v, T and reset variant from a network into this checkpoint."""
+        self.weights = {n.name: net.weight(n.name).detach().to(
+            torch.float16 if half else torch.float32).cpu().clone()
+            for n in net.nodes if n.synaptic}
+        self.leak = {n.name: float(net.neuron(n.name).leak) for n in net.spiking_layers}
+        self.threshold = {n.name: float(net.neuron(n.name).threshold)
+                          for n in net.spiking_layers}
+        self.timesteps, self.reset, self.gamma = net.timesteps, net.reset, net.gamma
+
+    def to_dict(self) -> dict:
+        d = {"format": FORMAT, "version": VERSION}
+        d.update({k: getattr(self, k) for k in self.__dataclass_fields__})
+        d["input_shape"] = list(self.input_shape)
+        return d
+
+
+def save(ckpt: Checkpoint, path: str | os.PathLike) -> None:
+    """Write atomically (a partial file never replaces a good one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ckpt.to_dict(), tmp)
+    os.replace(tmp, path)
+
+
+def load(path: str | os.PathLike, stages: tuple[str, ...] = STAGES) -> Checkpoint:
+    """Read and validate a checkpoint; raise :class:`CheckpointError` naming the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        d = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:120] if str(e) else 'corrupt'})") from e
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a {FORMAT} file (a foreign .pt?)")
+    if d.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {d.get('version')!r}, this code "
+                              f"reads version {VERSION}")
+    missing = [k for k in Checkpoint.__dataclass_fields__ if k not in d]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks keys {missing}")
+    if d["stage"] not in stages:
+        raise CheckpointError(f"{path}: stage {d['stage']!r}, expected one of {stages}")
+    fields = {k: d[k] for k in Checkpoint.__dataclass_fields__}
+    fields["input_shape"] = tuple(int(v) for v in d["input_shape"])
+    ckpt = Checkpoint(**fields)
+    try:
+        nodes = build_architecture(ckpt.arch, ckpt.num_classes, ckpt.input_shape,
+                                   **ckpt.arch_kwargs)
+    except (ArchitectureError, TypeError) as e:
+        raise CheckpointError(f"{path}: {e}") from e
+    names = {n.name for n in nodes if n.synaptic}
+    if set(ckpt.weights) != names:
+        diff = sorted(set(ckpt.weights) ^ names)[:5]
+        raise CheckpointError(f"{path}: weights do not match architecture {ckpt.arch!r} "
+                              f"(differing layers: {diff})")
+    for n in nodes:
+        if n.synaptic and tuple(ckpt.weights[n.name].shape) != n.weight_shape:
+            raise CheckpointError(f"{path}: layer {n.name} weight shape "
+                                  f"{tuple(ckpt.weights[n.name].shape)} != {n.weight_shape}")
+    return ckpt

@@ -1,0 +1,339 @@
+"""Datasets in plain torch/numpy/Pillow (torchvision cannot be installed beside the CPU torch).
+
+``--data DIR`` may hold any of:
+- the standard ``cifar-10-batches-py`` or ``cifar-100-python`` folders (or be one);
+- ``train.npz`` / ``test.npz`` with ``images`` uint8 (N, H, W, 3) and ``labels`` int;
+- an ImageFolder tree ``train/<class>/*.jpg|png`` and ``val/`` or ``test/`` (ImageNet layout,
+  or ``cifar10-jpeg.tar.xz`` unpacked).
+
+Small images (≤ 64 px) are decoded once into memory; large ones (ImageNet) are decoded lazily
+by DataLoader workers. Augmentation (random crop with padding + flip for CIFAR sizes, random
+resized crop + flip for large images) and per-channel normalisation are done here.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
+
+NORMALISATION = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+DATASETS = {"cifar10": (10, 32), "cifar100": (100, 32), "imagenet": (1000, 224)}
+
+
+class DataError(ValueError):
+    """A data folder that cannot be read as any supported format (message names the path)."""
+
+
+@dataclass
+class ArraySet:
+    """Images in memory: uint8 (N, H, W, 3) RGB and int64 labels (N,)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[1])
+
+    def subset(self, idx: np.ndarray) -> "ArraySet":
+        return ArraySet(self.images[idx], self.labels[idx], self.source)
+
+
+@dataclass
+class FolderSet:
+    """Images decoded lazily from files (large images such as ImageNet)."""
+
+    files: list[str]
+    labels: np.ndarray
+    image_size: int
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, idx: np.ndarray) -> "FolderSet":
+        return FolderSet([self.files[i] for i in idx], self.labels[idx], self.image_size,
+                         self.source)
+
+
+Dataset = ArraySet | FolderSet
+
+
+# ------------------------------------------------------------------------------ format readers
+def _unpickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="latin1")
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"{path}: not a readable CIFAR batch file ({type(e).__name__})") from e
+
+
+def _cifar_arrays(rows: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+
+
+def _read_cifar10(folder: Path, split: str) -> ArraySet:
+    names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    images, labels = [], []
+    for name in names:
+        p = folder / name
+        if not p.is_file():
+            raise DataError(f"{folder}: missing CIFAR-10 file {name}")
+        d = _unpickle(p)
+        images.append(_cifar_arrays(np.asarray(d["data"], dtype=np.uint8)))
+        labels.append(np.asarray(d["labels"], dtype=np.int64))
+    return ArraySet(np.concatenate(images), np.concatenate(labels), str(folder))
+
+
+def _read_cifar100(folder: Path, split: str) -> ArraySet:
+    p = folder / ("train" if split == "train" else "test")
+    if not p.is_file():
+        raise DataError(f"{folder}: missing CIFAR-100 file {p.name}")
+    d = _unpickle(p)
+    return ArraySet(_cifar_arrays(np.asarray(d["data"], dtype=np.uint8)),
+                    np.asarray(d["fine_labels"], dtype=np.int64), str(folder))
+
+
+def _read_npz(path: Path) -> ArraySet:
+    try:
+        with np.load(path) as z:
+            images, labels = z["images"], z["labels"]
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"{path}: not an npz with 'images' and 'labels' ({e})") from e
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise DataError(f"{path}: 'images' must be uint8 (N, H, W, 3), got {images.dtype} "
+                        f"{images.shape}")
+    if images.shape[1] != images.shape[2]:
+        raise DataError(f"{path}: images must be square, got {images.shape[1:3]}")
+    if len(labels) != len(images):
+        raise DataError(f"{path}: {len(images)} images but {len(labels)} labels")
+    return ArraySet(images, np.asarray(labels, dtype=np.int64), str(path))
+
+
+def _decode(path: str, size: int) -> np.ndarray:
+    """Decode one image to RGB uint8 (size, size, 3): resize the short side, centre crop.
+
+    Large images follow the ImageNet evaluation convention (short side to size·256/224).
+    """
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        w, h = im.size
+        if (w, h) != (size, size):
+            short = round(size * 256 / 224) if size >= 64 else size
+            scale = short / min(w, h)
+            im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))),
+                           Image.BILINEAR)
+            w, h = im.size
+            left, top = (w - size) // 2, (h - size) // 2
+            im = im.crop((left, top, left + size, top + size))
+        return np.asarray(im, dtype=np.uint8)
+
+
+def _read_folder(folder: Path, image_size: int | None) -> Dataset:
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    if not classes:
+        raise DataError(f"{folder}: no class sub-folders (expected {folder}/<class>/*.jpg)")
+    files, labels = [], []
+    for i, c in enumerate(classes):
+        for f in sorted((folder / c).iterdir()):
+            if f.suffix.lower() in IMAGE_EXTS:
+                files.append(str(f))
+                labels.append(i)
+    if not files:
+        raise DataError(f"{folder}: no image files ({', '.join(IMAGE_EXTS)}) in class folders")
+    labels = np.asarray(labels, dtype=np.int64)
+    if image_size is None:
+        from PIL import Image
+
+        with Image.open(files[0]) as im:
+            image_size = min(im.size)
+    if image_size <= 64:
+        try:
+            images = np.stack([_decode(f, image_size) for f in files])
+        except Exception as e:  # noqa: BLE001
+            raise DataError(f"{folder}: cannot decode images ({e})") from e
+        return ArraySet(images, labels, str(folder))
+    return FolderSet(files, labels, image_size, str(folder))
+
+
+def detect_format(data_dir: str | Path) -> str:
+    """One of 'cifar10', 'cifar100', 'npz', 'folder'; DataError if none fits."""
+    d = Path(data_dir)
+    if not d.exists():
+        raise DataError(f"{d}: data folder does not exist")
+    if not d.is_dir():
+        raise DataError(f"{d}: not a folder")
+    if (d / "cifar-10-batches-py").is_dir() or (d / "data_batch_1").is_file():
+        return "cifar10"
+    if (d / "cifar-100-python").is_dir() or (d / "meta").is_file() and (d / "train").is_file():
+        return "cifar100"
+    if (d / "train.npz").is_file() or (d / "test.npz").is_file():
+        return "npz"
+    if (d / "train").is_dir() or (d / "test").is_dir() or (d / "val").is_dir():
+        return "folder"
+    raise DataError(f"{d}: no cifar-10-batches-py, cifar-100-python, train.npz/test.npz or "
+                    f"train/ val/ test/ image folders found")
+
+
+def load_split(data_dir: str | Path, split: str, image_size: int | None = None) -> Dataset:
+    """Load the 'train' or 'test' split (ImageFolder: 'test/' or else 'val/')."""
+    d = Path(data_dir)
+    fmt = detect_format(d)
+    if fmt == "cifar10":
+        ds = _read_cifar10(d / "cifar-10-batches-py" if (d / "cifar-10-batches-py").is_dir()
+                           else d, split)
+    elif fmt == "cifar100":
+        ds = _read_cifar100(d / "cifar-100-python" if (d / "cifar-100-python").is_dir()
+                            else d, split)
+    elif fmt == "npz":
+        p = d / f"{split}.npz"
+        if not p.is_file():
+            raise DataError(f"{d}: no {split}.npz")
+        ds = _read_npz(p)
+    else:
+        names = ["train"] if split == "train" else ["test", "val"]
+        sub = next((d / n for n in names if (d / n).is_dir()), None)
+        if sub is None:
+            raise DataError(f"{d}: no {' or '.join(names)}/ folder")
+        ds = _read_folder(sub, image_size)
+    if len(ds) == 0:
+        raise DataError(f"{d}: the {split} split is empty")
+    if image_size is not None and ds.image_size != image_size:
+        raise DataError(f"{ds.source}: images are {ds.image_size}x{ds.image_size}, the model "
+                        f"expects {image_size}x{image_size}")
+    return ds
+
+
+def stratified_indices(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """n indices with classes as balanced as possible (round robin over shuffled classes)."""
+    if n <= 0:
+        raise DataError(f"--limit must be positive, got {n}")
+    if n >= len(labels):
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+    out: list[int] = []
+    depth = 0
+    while len(out) < n:
+        for idx in per_class:
+            if depth < len(idx) and len(out) < n:
+                out.append(int(idx[depth]))
+        depth += 1
+    return np.sort(np.asarray(out))
+
+
+def train_val_split(ds: Dataset, val_fraction: float = 0.1) -> tuple[Dataset, Dataset]:
+    """Hold out the last ``val_fraction`` of each class of the training set for validation
+    (CIFAR-10: the last 500 images of each class)."""
+    val = []
+    for c in np.unique(ds.labels):
+        idx = np.flatnonzero(ds.labels == c)
+        k = max(1, int(round(len(idx) * val_fraction)))
+        val.extend(idx[-k:])
+    val = np.sort(np.asarray(val))
+    train = np.setdiff1d(np.arange(len(ds)), val)
+    return ds.subset(train), ds.subset(val)
+
+
+# ------------------------------------------------------------------------------ batches
+def normalise(images_uint8: torch.Tensor, mean, std) -> torch.Tensor:
+    """uint8 (B, H, W, 3) -> float32 (B, 3, H, W), (x/255 − mean) / std."""
+    x = images_uint8.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+def _augment_small(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random crop with zero padding and random horizontal flip on uint8 (B, H, W, 3)."""
+    b, h, w, _ = x.shape
+    padded = torch.zeros((b, h + 2 * pad, w + 2 * pad, 3), dtype=x.dtype)
+    padded[:, pad:pad + h, pad:pad + w] = x
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
+    rows = (dy[:, None] + torch.arange(h)[None, :])[:, :, None]
+    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, :]
+    out = padded[torch.arange(b)[:, None, None], rows, cols]
+    flip = torch.rand(b, generator=gen) < 0.5
+    out[flip] = out[flip].flip(2)
+    return out
+
+
+class _FolderItems(torch.utils.data.Dataset):
+    def __init__(self, ds: FolderSet, augment: bool, seed: int):
+        self.ds, self.augment, self.seed = ds, augment, seed
+
+    def __len__(self):
+        return len(self.ds)
+
+    def __getitem__(self, i):
+        if not self.augment:
+            return torch.from_numpy(_decode(self.ds.files[i], self.ds.image_size))
+        from PIL import Image
+
+        rng = np.random.default_rng((self.seed, i))
+        size = self.ds.image_size
+        with Image.open(self.ds.files[i]) as im:
+            im = im.convert("RGB")
+            w, h = im.size
+            for _ in range(10):
+                area = w * h * rng.uniform(0.08, 1.0)
+                ratio = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+                cw, ch = int(round((area * ratio) ** 0.5)), int(round((area / ratio) ** 0.5))
+                if 0 < cw <= w and 0 < ch <= h:
+                    x0, y0 = rng.integers(0, w - cw + 1), rng.integers(0, h - ch + 1)
+                    break
+            else:
+                cw = ch = min(w, h)
+                x0, y0 = (w - cw) // 2, (h - ch) // 2
+            im = im.resize((size, size), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch))
+            a = np.asarray(im, dtype=np.uint8)
+            if rng.random() < 0.5:
+                a = a[:, ::-1]
+            return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def batches(ds: Dataset, batch_size: int, mean, std, *, shuffle: bool = False,
+            augment: bool = False, seed: int = 0, epoch: int = 0,
+            workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (normalised float32 images (B, 3, H, W), int64 labels (B,)).
+
+    Shuffling and augmentation are determined by (seed, epoch): a resumed run sees the same
+    batches as an uninterrupted one.
+    """
+    gen = torch.Generator().manual_seed(seed * 100003 + epoch)
+    order = torch.randperm(len(ds), generator=gen) if shuffle else torch.arange(len(ds))
+    labels = torch.from_numpy(ds.labels)
+    if isinstance(ds, ArraySet):
+        images = torch.from_numpy(ds.images)
+        for i in range(0, len(ds), batch_size):
+            idx = order[i:i + batch_size]
+            x = images[idx]
+            if augment:
+                x = _augment_small(x, gen)
+            yield normalise(x, mean, std), labels[idx]
+        return
+    items = _FolderItems(ds, augment, seed * 100003 + epoch)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(items, order.tolist()), batch_size=batch_size,
+        num_workers=workers)
+    for i, x in enumerate(loader):
+        idx = order[i * batch_size:i * batch_size + len(x)]
+        yield normalise(x, mean, std), labels[idx]

@@ -1,0 +1,85 @@
+"""The LIF neuron of DIET-SNN: one pure step function, its surrogate gradient, and a thin module
+holding one trainable leak and threshold per layer.
+
+Per layer l and timestep t (paper Eq. 1, 2, 9, 10), with input current I[t]:
+
+    reset="paper"   u[t] = λ·u[t-1] + I[t] − v·o[t-1]          (the reset is not leaked)
+    reset="leaked"  u[t] = λ·(u[t-1] − v·o[t-1]) + I[t]        (the authors' public code)
+    z[t] = u[t] / v − 1 ;   o[t] = 1 if z[t] > 0 else 0
+    ∂o/∂z ≈ γ · max(0, 1 − |z|)                                 (paper Eq. 12, γ = 0.3)
+
+λ ∈ [0, 1] and v > 0 are scalars shared by all neurons of the layer.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+RESETS = ("paper", "leaked")
+DEFAULT_GAMMA = 0.3
+
+
+class SpikeFunction(torch.autograd.Function):
+    """Heaviside step o = [z > 0] with the triangular surrogate gradient γ·max(0, 1 − |z|)."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, gamma: float) -> torch.Tensor:
+        ctx.save_for_backward(z)
+        ctx.gamma = gamma
+        return (z > 0).to(z.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        (z,) = ctx.saved_tensors
+        surrogate = ctx.gamma * torch.clamp(1.0 - z.abs(), min=0.0)
+        return grad_out * surrogate, None
+
+
+def spike_fn(z: torch.Tensor, gamma: float = DEFAULT_GAMMA) -> torch.Tensor:
+    return SpikeFunction.apply(z, gamma)
+
+
+def lif_step(membrane: torch.Tensor, current: torch.Tensor, leak: torch.Tensor,
+             threshold: torch.Tensor, prev_spike: torch.Tensor, reset: str = "paper",
+             gamma: float = DEFAULT_GAMMA) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LIF timestep. Returns ``(spike, membrane)``, both shaped like ``current``.
+
+    ``membrane`` and ``prev_spike`` are u[t-1] and o[t-1] (zeros at t = 0); ``leak`` (λ) and
+    ``threshold`` (v) are scalars (0-d tensors) of the layer. Units are those of the current.
+    """
+    if reset == "paper":
+        u = leak * membrane + current - threshold * prev_spike
+    elif reset == "leaked":
+        u = leak * (membrane - threshold * prev_spike) + current
+    else:
+        raise ValueError(f"unknown reset variant {reset!r}; choose one of {RESETS}")
+    z = u / threshold - 1.0
+    return spike_fn(z, gamma), u
+
+
+def integrate_step(accumulator: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+    """The output layer (paper Eq. 3): a[t] = a[t-1] + I[t]; no leak, no spike."""
+    return accumulator + current
+
+
+class LIFParameters(nn.Module):
+    """One trainable leak λ and threshold v for one spiking layer.
+
+    Call :meth:`clamp_` after every optimiser step (λ ∈ [0, 1], v ≥ ``min_threshold``); give
+    these parameters no weight decay (``model.network.parameter_groups`` does that).
+    """
+
+    def __init__(self, leak: float = 1.0, threshold: float = 1.0, min_threshold: float = 1e-3):
+        super().__init__()
+        self.leak = nn.Parameter(torch.tensor(float(leak)))
+        self.threshold = nn.Parameter(torch.tensor(float(threshold)))
+        self.min_threshold = min_threshold
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        self.leak.clamp_(0.0, 1.0)
+        self.threshold.clamp_(min=self.min_threshold)
+
+    def extra_repr(self) -> str:
+        return f"leak={self.leak.item():.4f}, threshold={self.threshold.item():.4f}"
