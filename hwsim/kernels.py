@@ -29,6 +29,8 @@ Numba compiles each kernel on first use (seconds) and caches it in ``hwsim/__pyc
 
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 from numba import prange
@@ -59,11 +61,12 @@ def to_event_layout(weight) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------- scatter
+@functools.lru_cache(maxsize=256)
 def _axis_targets(size: int, k: int, stride: int, padding: int) -> tuple[np.ndarray, ...]:
     """Per input coordinate y: the kernel rows ky and output rows oy its events reach.
 
-    Returns ``count`` [size], ``taps`` [size, k] and ``outs`` [size, k] (first ``count[y]``
-    entries valid), with oy·stride = y + padding − ky, 0 ≤ ky < k, 0 ≤ oy < size_out.
+    Returns read-only ``count`` [size], ``taps`` [size, k] and ``outs`` [size, k] (first
+    ``count[y]`` entries valid): oy·stride = y + padding − ky, 0 ≤ ky < k, 0 ≤ oy < size_out.
     """
     n_out = output_size(size, k, stride, padding)
     pos = np.arange(size)[:, None] + padding - np.arange(k)[None, :]
@@ -72,8 +75,11 @@ def _axis_targets(size: int, k: int, stride: int, padding: int) -> tuple[np.ndar
     order = np.argsort(~hit, axis=1, kind="stable")  # valid taps first, in ky order
     taps = np.take_along_axis(np.broadcast_to(np.arange(k), pos.shape), order, axis=1)
     outs = np.take_along_axis(pos // stride, order, axis=1)
-    return count.astype(np.int64), np.ascontiguousarray(taps, np.int64), \
-        np.ascontiguousarray(outs, np.int64)
+    arrays = (count.astype(np.int64), np.ascontiguousarray(taps, np.int64),
+              np.ascontiguousarray(outs, np.int64))
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
 
 
 @numba.njit(**_JIT)
