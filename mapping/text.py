@@ -1,0 +1,39 @@
+"""Plain-text helpers for people: byte sizes and aligned tables (diffable, no colours)."""
+
+from __future__ import annotations
+
+
+def human_bytes(n: float) -> str:
+    """``1536`` -> ``'1.5 KiB'``; ``7`` -> ``'7 B'``."""
+    if n < 1024:
+        return f"{int(n)} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n /= 1024
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def format_table(headers: list[str], rows: list[list], title: str | None = None) -> str:
+    """An aligned table; numbers right-aligned (ints with thousands separators), text left."""
+    def cell(v) -> str:
+        if isinstance(v, bool) or v is None:
+            return "-" if v is None else str(v)
+        if isinstance(v, int):
+            return f"{v:,}"
+        if isinstance(v, float):
+            return f"{v:.3g}"
+        return str(v)
+
+    cells = [[cell(v) for v in r] for r in rows]
+    numeric = [all(isinstance(r[i], int | float) and not isinstance(r[i], bool) or r[i] is None
+                   for r in rows) if rows else False for i in range(len(headers))]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(vals) -> str:
+        return "  ".join(v.rjust(w) if num else v.ljust(w)
+                         for v, w, num in zip(vals, widths, numeric)).rstrip()
+
+    out = [title] if title else []
+    out += [line(headers), line(["-" * w for w in widths])] + [line(r) for r in cells]
+    return "\n".join(out)
