@@ -24,7 +24,7 @@ CONFIG_DIR = Path(__file__).resolve().parent
 _PREFIXES = ("configs/", "arch_configs/")
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """Safe YAML with YAML 1.2 floats (``5e8`` is a number, not a string) and no duplicate
     keys."""
 

@@ -12,6 +12,7 @@ All energies are in pJ, sizes in bytes, widths in bits, power in W.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
@@ -498,11 +499,16 @@ def _value(tp, value, path: str, meta, ctx: ErrorContext):
     raise TypeError(f"schema type {tp!r} has no validator")
 
 
+@functools.cache
+def _hints(cls) -> dict:
+    return get_type_hints(cls)
+
+
 def build(cls, data, path: str, ctx: ErrorContext, **extra):
     """Validate ``data`` (parsed YAML) against dataclass ``cls``; ``extra`` fills non-YAML
     fields. Unknown keys, missing keys, wrong types and bounds raise :class:`ConfigError`."""
     flds = _check_keys(cls, data, path, ctx)
-    hints = get_type_hints(cls)
+    hints = _hints(cls)
     kw = dict(extra)
     for f in flds:
         p = _join(path, f.name)
@@ -521,7 +527,7 @@ def build(cls, data, path: str, ctx: ErrorContext, **extra):
 def key_table(cls=ArchConfig, path: str = "") -> list[tuple[str, str, str, str]]:
     """Every YAML key of the schema as (key path, expected value, unit, doc), for the docs."""
     rows = []
-    hints = get_type_hints(cls)
+    hints = _hints(cls)
     for f in fields(cls):
         if not f.metadata.get("yaml", True):
             continue

@@ -31,6 +31,8 @@ import networkx as nx
 from model.architectures import Node, build_architecture
 from model.checkpoint import Checkpoint
 
+from .text import format_table
+
 FORMAT = "dietsim-layer-graph"
 VERSION = 1
 STREAMS = ("analog", "spikes", "pooled_spikes", "current")
@@ -182,3 +184,26 @@ def graph_from_json(text: str) -> nx.DiGraph:
     except json.JSONDecodeError as e:
         raise GraphError(f"not JSON ({e})") from e
     return graph_from_dict(data)
+
+
+def graph_table(g: nx.DiGraph) -> str:
+    """The graph for people: one row per node with its inputs, shapes, kernel, λ, v and counts."""
+    def shape(s) -> str:
+        return "x".join(str(d) for d in s)
+
+    rows = []
+    for n, d in g.nodes(data=True):
+        ksp = f"{d['kernel']}/{d['stride']}/{d.get('padding', 0)}" if "kernel" in d else ""
+        ins = ", ".join(f"{u}" if e["role"] == "input" else f"+{u}"
+                        for u, _, e in g.in_edges(n, data=True))
+        rows.append([n, d["kind"] + (f" ({d['neuron']})" if d.get("neuron") else ""), ins,
+                     f"{shape(d['in_shape'])} -> {shape(d['out_shape'])}", ksp,
+                     d.get("leak"), d.get("threshold"), d["neurons"], d["params"],
+                     d["ann_macs"]])
+    t = totals(g)
+    rows.append(["total", "", "", "", "", None, None, t["neurons"], t["params"], t["ann_macs"]])
+    title = (f"layer graph: {g.graph.get('arch') or 'network'}"
+             f" ({g.graph.get('dataset') or 'input ' + shape(g.graph['input_shape'])}); "
+             "k/s/p = kernel/stride/padding, +x = residual operand")
+    return format_table(["node", "kind", "inputs", "shape", "k/s/p", "leak", "threshold",
+                         "neurons", "weights", "MACs"], rows, title)

@@ -70,8 +70,8 @@ class Checkpoint:
         self.weights = {n.name: net.weight(n.name).detach().to(
             torch.float16 if half else torch.float32).cpu().clone()
             for n in net.nodes if n.synaptic}
-        self.leak = {n.name: float(net.neuron(n.name).leak) for n in net.spiking_layers}
-        self.threshold = {n.name: float(net.neuron(n.name).threshold)
+        self.leak = {n.name: net.neuron(n.name).leak.item() for n in net.spiking_layers}
+        self.threshold = {n.name: net.neuron(n.name).threshold.item()
                           for n in net.spiking_layers}
         self.timesteps, self.reset, self.gamma = net.timesteps, net.reset, net.gamma
 

@@ -143,7 +143,7 @@ def _decode(path: str, size: int) -> np.ndarray:
             w, h = im.size
             left, top = (w - size) // 2, (h - size) // 2
             im = im.crop((left, top, left + size, top + size))
-        return np.asarray(im, dtype=np.uint8)
+        return np.array(im, dtype=np.uint8)
 
 
 def _read_folder(folder: Path, image_size: int | None) -> Dataset:
@@ -304,7 +304,7 @@ class _FolderItems(torch.utils.data.Dataset):
                 cw = ch = min(w, h)
                 x0, y0 = (w - cw) // 2, (h - ch) // 2
             im = im.resize((size, size), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch))
-            a = np.asarray(im, dtype=np.uint8)
+            a = np.array(im, dtype=np.uint8)
             if rng.random() < 0.5:
                 a = a[:, ::-1]
             return torch.from_numpy(np.ascontiguousarray(a))

@@ -30,12 +30,12 @@ class SNNOutput:
 
     ``logits`` [B, classes] = the output layer's accumulated current a[T]; ``spikes`` maps each
     spiking layer to its spike tensor [T, B, ...] (when recorded); ``spike_counts`` maps it to the
-    total number of spikes over the batch and all T; ``membranes`` maps it to u[t] [T, B, ...]
+    total number of spikes over the batch and all T (0-d tensors); ``membranes`` maps it to u[t] [T, B, ...]
     (when asked for), and the output layer to a[t].
     """
 
     logits: torch.Tensor
-    spike_counts: dict[str, float] = field(default_factory=dict)
+    spike_counts: dict[str, torch.Tensor] = field(default_factory=dict)
     spikes: dict[str, torch.Tensor] = field(default_factory=dict)
     membranes: dict[str, torch.Tensor] = field(default_factory=dict)
 
@@ -217,7 +217,7 @@ class Network(nn.Module):
                     if current_hook is not None:
                         current_hook(n, y)
                     y = self._run_lif(n, y, is_static, T, reset, record_membranes, out)
-                    out.spike_counts[n.name] = float(y.detach().sum())
+                    out.spike_counts[n.name] = y.detach().sum()
                     if record_spikes:
                         out.spikes[n.name] = y.detach()
                     is_static = False

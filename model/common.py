@@ -1,0 +1,109 @@
+"""Pieces shared by the training and evaluation commands: data preparation from a checkpoint's
+dataset description, batched ANN/SNN evaluation, and one-line CLI errors."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import data as D
+from .architectures import ArchitectureError
+from .checkpoint import CheckpointError
+from .network import Network
+
+USER_ERRORS = (D.DataError, CheckpointError, ArchitectureError, FileNotFoundError)
+
+
+def fail(msg: str, code: int = 2) -> None:
+    """Print one clear line to stderr and exit (no traceback for user errors)."""
+    print(f"error: {msg}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def set_threads(n: int | None) -> None:
+    torch.set_num_threads(max(1, n or (os.cpu_count() or 1)))
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+@dataclass
+class Splits:
+    train: D.Dataset | None
+    val: D.Dataset | None
+    test: D.Dataset | None
+
+
+def dataset_info(name: str) -> tuple[int, int, dict]:
+    """(classes, image size, preprocessing) of a named dataset."""
+    if name not in D.DATASETS:
+        raise D.DataError(f"unknown dataset {name!r}; choose one of {', '.join(D.DATASETS)}")
+    classes, size = D.DATASETS[name]
+    mean, std = D.NORMALISATION[name]
+    return classes, size, {"mean": list(mean), "std": list(std), "image_size": size,
+                           "encoding": "direct"}
+
+
+def load_splits(data_dir: str | Path, image_size: int, num_classes: int, *,
+                limit: int | None = None, val_fraction: float = 0.1, seed: int = 0,
+                need_train: bool = True, need_test: bool = True) -> Splits:
+    """Train (minus a per-class validation hold-out), validation and test splits.
+
+    ``limit`` takes a stratified subset of that many images of the training split (before the
+    validation hold-out) and of the test split.
+    """
+    train = val = test = None
+    if need_train:
+        full = D.load_split(data_dir, "train", image_size)
+        _check_classes(full, num_classes)
+        if limit:
+            full = full.subset(D.stratified_indices(full.labels, limit, seed))
+        train, val = D.train_val_split(full, val_fraction)
+    if need_test:
+        test = D.load_split(data_dir, "test", image_size)
+        _check_classes(test, num_classes)
+        if limit:
+            test = test.subset(D.stratified_indices(test.labels, limit, seed))
+    return Splits(train, val, test)
+
+
+def _check_classes(ds: D.Dataset, num_classes: int) -> None:
+    top = int(ds.labels.max()) + 1
+    if top > num_classes:
+        raise D.DataError(f"{ds.source}: labels go up to {top - 1}, the model has "
+                          f"{num_classes} classes")
+
+
+@torch.no_grad()
+def evaluate(net: Network, ds: D.Dataset, preprocessing: dict, *, snn: bool, timesteps: int = 5,
+             batch_size: int = 128, desc: str = "eval", workers: int = 0) -> dict:
+    """Accuracy of the ANN or SNN on ``ds``; for the SNN also total spikes per layer.
+
+    Returns {accuracy, samples, correct, spikes: {layer: total over images and T}}.
+    """
+    net.eval()
+    correct = 0
+    spikes: dict[str, float] = {n.name: 0.0 for n in net.spiking_layers} if snn else {}
+    bar = tqdm(D.batches(ds, batch_size, preprocessing["mean"], preprocessing["std"],
+                         workers=workers),
+               total=(len(ds) + batch_size - 1) // batch_size, desc=desc, leave=False,
+               unit="batch", disable=None)
+    for x, y in bar:
+        if snn:
+            out = net.snn(x, timesteps)
+            logits = out.logits
+            for k, v in out.spike_counts.items():
+                spikes[k] += float(v)
+        else:
+            logits = net(x)
+        correct += int((logits.argmax(1) == y).sum())
+    n = len(ds)
+    return {"accuracy": correct / n, "samples": n, "correct": correct, "spikes": spikes}

@@ -1,0 +1,174 @@
+"""Evaluate a checkpoint: accuracy, and per layer λ, v and spike rate (the paper's Eq. 18).
+
+    python -m model.evaluate [--model FILE] [--data DIR] [--limit N] [--timesteps T]
+                             [--json PATH] [--plot DIR]
+
+With no ``--model`` the bundled default DIET-SNN is used; with no ``--data`` its bundled sample
+of CIFAR-10 test images. spike_rate = spikes of the layer over all T steps / (neurons × images).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import checkpoint as C
+from . import data as D
+from .bundled import bundled_model_path, bundled_sample
+from .common import USER_ERRORS, evaluate, fail, load_splits, seed_everything, set_threads
+from .network import Network
+
+
+def layer_report(net: Network, spikes: dict[str, float], samples: int) -> list[dict]:
+    """One row per synaptic layer in network order: name, kind, neurons, λ, v, spike_rate
+    (None for layers without LIF neurons)."""
+    rows = []
+    for n in net.nodes:
+        if not n.synaptic:
+            continue
+        row = {"name": n.name, "kind": n.kind, "neurons": n.neurons, "leak": None,
+               "threshold": None, "spike_rate": None}
+        if n.spiking:
+            p = net.neuron(n.name)
+            row.update(leak=p.leak.item(), threshold=p.threshold.item())
+            if n.name in spikes:
+                row["spike_rate"] = spikes[n.name] / (n.neurons * samples)
+        rows.append(row)
+    return rows
+
+
+def plot_fig2(report: dict, out_dir: str | Path) -> list[Path]:
+    """The paper's Fig. 2: (a) spike rate per layer, (b) leak and threshold per layer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [r for r in report["layers"] if r["leak"] is not None]
+    names = [r["name"] for r in rows]
+    x = np.arange(len(rows))
+    title = f"{report['model']['architecture']} {report['model']['dataset']}, T={report['timesteps']}"
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(rows) + 2), 3.4))
+    rates = [r["spike_rate"] or 0.0 for r in rows]
+    ax.bar(x, rates, color="#3b75af")
+    ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("spikes / neuron / image")
+    ax.set_title(f"Spike rate per layer — {title}\n(mean {np.mean(rates):.3f})", fontsize=10)
+    fig.tight_layout()
+    paths.append(out / "spike_rate.png")
+    fig.savefig(paths[-1], dpi=130)
+    plt.close(fig)
+
+    fig, ax1 = plt.subplots(figsize=(max(5, 0.45 * len(rows) + 2), 3.4))
+    ax1.plot(x, [r["leak"] for r in rows], "o-", color="#c44e52", label="leak λ")
+    ax1.set_ylabel("leak λ", color="#c44e52")
+    ax1.set_ylim(0, 1.05)
+    ax2 = ax1.twinx()
+    ax2.plot(x, [r["threshold"] for r in rows], "s--", color="#55a868", label="threshold v")
+    ax2.set_ylabel("threshold v", color="#55a868")
+    ax1.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
+    ax1.set_title(f"Leak and threshold per layer — {title}", fontsize=10)
+    fig.tight_layout()
+    paths.append(out / "leak_threshold.png")
+    fig.savefig(paths[-1], dpi=130)
+    plt.close(fig)
+    return paths
+
+
+def run(args) -> dict:
+    started = time.time()
+    model_path = args.model or bundled_model_path()
+    ckpt = C.load(model_path)
+    net = ckpt.build()
+    T = args.timesteps or ckpt.timesteps
+    snn = ckpt.stage != "ann"
+    if args.data:
+        splits = load_splits(args.data, ckpt.input_shape[1], ckpt.num_classes,
+                             limit=args.limit, seed=args.seed, need_train=False)
+        ds, data_name = splits.test, str(args.data)
+    else:
+        ds, data_name = bundled_sample(), "bundled CIFAR-10 (JPEG q75) test sample"
+        if ds.image_size != ckpt.input_shape[1]:
+            raise D.DataError(f"the bundled sample is {ds.image_size}px, {model_path} expects "
+                              f"{ckpt.input_shape[1]}px: pass --data")
+        if args.limit:
+            ds = ds.subset(D.stratified_indices(ds.labels, args.limit, args.seed))
+    res = evaluate(net, ds, ckpt.preprocessing, snn=snn, timesteps=T,
+                   batch_size=args.batch_size, desc="evaluate", workers=args.workers)
+    report = {
+        "model": {"path": str(model_path), "architecture": ckpt.arch, "dataset": ckpt.dataset,
+                  "stage": ckpt.stage, "reset": ckpt.reset},
+        "data": data_name,
+        "accuracy": res["accuracy"],
+        "samples": res["samples"],
+        "timesteps": T if snn else None,
+        "layers": layer_report(net, res["spikes"], res["samples"]),
+        "seconds": round(time.time() - started, 2),
+    }
+    if snn:
+        rates = [r["spike_rate"] for r in report["layers"] if r["spike_rate"] is not None]
+        report["mean_spike_rate"] = float(np.mean(rates)) if rates else 0.0
+    return report
+
+
+def print_report(report: dict) -> None:
+    snn = report["timesteps"] is not None
+    print(f"{'layer':<16}{'kind':<8}{'neurons':>10}{'leak':>9}{'thresh':>10}{'spike rate':>12}")
+    for r in report["layers"]:
+        f = (lambda v, w, p: f"{v:>{w}.{p}f}" if v is not None else f"{'-':>{w}}")
+        print(f"{r['name']:<16}{r['kind']:<8}{r['neurons']:>10}{f(r['leak'], 9, 4)}"
+              f"{f(r['threshold'], 10, 4)}{f(r['spike_rate'], 12, 4)}")
+    mode = f"SNN T={report['timesteps']}" if snn else "ANN"
+    extra = f", mean spike rate {report['mean_spike_rate']:.3f}" if snn else ""
+    print(f"{report['model']['architecture']} ({report['model']['stage']}) {mode}: accuracy "
+          f"{report['accuracy']:.4f} on {report['samples']} images of {report['data']}"
+          f"{extra} ({report['seconds']:.1f} s)")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m model.evaluate", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", help="checkpoint (default: the bundled DIET-SNN)")
+    ap.add_argument("--data", help="data folder; its test split is used (default: bundled)")
+    ap.add_argument("--limit", type=int, help="stratified subset of N test images")
+    ap.add_argument("--timesteps", type=int, help="override T")
+    ap.add_argument("--json", help="write the report as JSON here")
+    ap.add_argument("--plot", help="write Fig. 2 plots (PNG) into this folder")
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    for name in ("limit", "timesteps", "batch_size"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            fail(f"--{name.replace('_', '-')} must be positive, got {v}")
+    set_threads(args.threads)
+    seed_everything(args.seed)
+    try:
+        report = run(args)
+    except USER_ERRORS as e:
+        fail(str(e))
+    print_report(report)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    if args.plot:
+        for p in plot_fig2(report, args.plot):
+            print(f"wrote {p}")
+
+
+if __name__ == "__main__":
+    main()

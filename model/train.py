@@ -1,0 +1,301 @@
+"""The DIET-SNN pipeline: ``ann`` -> ``convert`` -> ``snn``.
+
+    python -m model.train ann --arch vgg16 --dataset cifar10 --data DIR --epochs N --out ann.pt
+    python -m model.train convert --ann ann.pt --timesteps 5 --data DIR --out snn0.pt
+    python -m model.train snn --init snn0.pt --epochs N --out vgg16.pt
+
+Every command selects its model on the validation split (never the test set), measures the test
+accuracy once at the end, writes ``OUT`` and keeps ``OUT.resume.pt`` after each epoch so that an
+interrupted run continues where it stopped (``--restart`` ignores it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import checkpoint as C
+from . import data as D
+from .architectures import ARCHITECTURES
+from .common import (USER_ERRORS, dataset_info, evaluate, fail, load_splits, seed_everything,
+                     set_threads)
+from .conversion import balance_thresholds
+from .network import Network, parameter_groups
+from .neuron import RESETS
+
+
+# ------------------------------------------------------------------------------ helpers
+def _resume_path(out: Path) -> Path:
+    return out.with_name(out.name + ".resume.pt")
+
+
+def _data_dir(args, ckpt: C.Checkpoint) -> str:
+    data = args.data or ckpt.metrics.get("data_dir")
+    if not data:
+        raise D.DataError("no --data given and the checkpoint does not name its data folder")
+    return str(data)
+
+
+def _lr_at(epoch: int, epochs: int, base: float) -> float:
+    """Cosine annealing from ``base`` to 0 over ``epochs``."""
+    return 0.5 * base * (1 + math.cos(math.pi * epoch / max(1, epochs)))
+
+
+def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser_groups,
+         make_optimiser, label: str) -> tuple[Network, list]:
+    """Train ``epochs`` epochs with per-epoch resume files; return the best-on-validation net."""
+    out = Path(args.out)
+    resume = _resume_path(out)
+    opt = make_optimiser(optimiser_groups)
+    start, history = 0, []
+    best_state, best_val = copy.deepcopy(net.state_dict()), -1.0
+    signature = {"command": label, "arch": ckpt.arch, "epochs": args.epochs, "seed": args.seed,
+                 "limit": args.limit, "lr": args.lr, "batch_size": args.batch_size}
+    if resume.exists() and not args.restart:
+        state = torch.load(resume, map_location="cpu", weights_only=False)
+        if state.get("signature") == signature:
+            net.load_state_dict(state["net"])
+            opt.load_state_dict(state["optimiser"])
+            start, history = state["epoch"], state["history"]
+            best_state, best_val = state["best_state"], state["best_val"]
+            print(f"resuming {label} from {resume} at epoch {start}/{args.epochs}")
+        else:
+            print(f"ignoring {resume}: it belongs to a different run")
+    T = ckpt.timesteps
+    mean, std = ckpt.preprocessing["mean"], ckpt.preprocessing["std"]
+    forward = net.snn if snn else net.forward
+    step_fn = torch.compile(forward, dynamic=False) if args.compile else forward
+    for epoch in range(start, args.epochs):
+        torch.manual_seed(args.seed * 1009 + epoch)
+        lr = _lr_at(epoch, args.epochs, args.lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        net.train()
+        n_batches = (len(splits.train) + args.batch_size - 1) // args.batch_size
+        bar = tqdm(D.batches(splits.train, args.batch_size, mean, std, shuffle=True,
+                             augment=True, seed=args.seed, epoch=epoch, workers=args.workers),
+                   total=n_batches, desc=f"{label} epoch {epoch + 1}/{args.epochs}",
+                   unit="batch", disable=None)
+        t0, loss_sum, correct, seen = time.time(), 0.0, 0, 0
+        for x, y in bar:
+            logits = step_fn(x, T).logits if snn else step_fn(x)
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            net.clamp_()
+            loss_sum += loss.item() * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        val = evaluate(net, splits.val, ckpt.preprocessing, snn=snn, timesteps=T,
+                       batch_size=args.eval_batch_size, desc="validation")
+        row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / max(1, seen),
+               "train_accuracy": correct / max(1, seen), "val_accuracy": val["accuracy"],
+               "seconds": round(time.time() - t0, 1)}
+        if snn:
+            row["leak"] = {n.name: round(net.neuron(n.name).leak.item(), 4)
+                           for n in net.spiking_layers}
+            row["threshold"] = {n.name: round(net.neuron(n.name).threshold.item(), 4)
+                                for n in net.spiking_layers}
+        history.append(row)
+        tqdm.write(f"{label} epoch {epoch + 1}: loss {row['train_loss']:.4f} train "
+                   f"{row['train_accuracy']:.4f} val {val['accuracy']:.4f} ({row['seconds']} s)")
+        if val["accuracy"] > best_val:
+            best_val, best_state = val["accuracy"], copy.deepcopy(net.state_dict())
+        resume.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"signature": signature, "net": net.state_dict(), "epoch": epoch + 1,
+                    "optimiser": opt.state_dict(), "history": history,
+                    "best_state": best_state, "best_val": best_val}, resume)
+    net.load_state_dict(best_state)
+    return net, history
+
+
+def _finish(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, history: list,
+            extra: dict, started: float) -> None:
+    """Measure validation and test accuracy once, write the checkpoint, print one summary."""
+    T = ckpt.timesteps
+    val = evaluate(net, splits.val, ckpt.preprocessing, snn=snn, timesteps=T,
+                   batch_size=args.eval_batch_size, desc="validation")
+    test = evaluate(net, splits.test, ckpt.preprocessing, snn=snn, timesteps=T,
+                    batch_size=args.eval_batch_size, desc="test")
+    ckpt.update_from(net, half=getattr(args, "half", False))
+    ckpt.history = list(ckpt.history) + [{"stage": ckpt.stage, "epochs": history, **extra}]
+    ckpt.metrics.update({
+        f"{ckpt.stage}_val_accuracy": val["accuracy"],
+        f"{ckpt.stage}_test_accuracy": test["accuracy"],
+        "test_samples": test["samples"], "val_samples": val["samples"],
+        "train_samples": len(splits.train), "data_dir": str(Path(args.data).resolve())
+        if args.data else ckpt.metrics.get("data_dir"),
+        f"{ckpt.stage}_seconds": round(time.time() - started, 1),
+        f"{ckpt.stage}_threads": torch.get_num_threads(),
+    })
+    C.save(ckpt, args.out)
+    resume = _resume_path(Path(args.out))
+    if resume.exists():
+        resume.unlink()
+    what = f"SNN T={T}" if snn else "ANN"
+    print(f"{ckpt.stage}: {ckpt.arch} {ckpt.dataset} {what} val {val['accuracy']:.4f} test "
+          f"{test['accuracy']:.4f} ({test['samples']} images) in "
+          f"{time.time() - started:.0f} s -> {args.out}")
+
+
+# ------------------------------------------------------------------------------ commands
+def cmd_ann(args) -> None:
+    started = time.time()
+    if not args.data:
+        raise D.DataError("ann needs --data DIR (CIFAR archives, train/test.npz or image folders)")
+    classes, size, prep = dataset_info(args.dataset)
+    if args.image_size:
+        size = prep["image_size"] = args.image_size
+    kwargs = {"conv_dropout": args.conv_dropout, "fc_dropout": args.fc_dropout}
+    from .architectures import build_architecture
+
+    nodes = build_architecture(args.arch, classes, (3, size, size), **kwargs)
+    net = Network(nodes)
+    ckpt = C.Checkpoint(arch=args.arch, dataset=args.dataset, num_classes=classes,
+                        input_shape=(3, size, size), preprocessing=prep, stage="ann",
+                        arch_kwargs=kwargs)
+    splits = load_splits(args.data, size, classes, limit=args.limit, seed=args.seed)
+    groups = parameter_groups(net, args.weight_decay, train_leak=False, train_threshold=False)
+    net, history = _fit(net, ckpt, splits, args, snn=False, optimiser_groups=groups,
+                        make_optimiser=lambda g: torch.optim.SGD(g, lr=args.lr, momentum=0.9),
+                        label="ann")
+    _finish(net, ckpt, splits, args, snn=False, history=history,
+            extra={"lr": args.lr, "batch_size": args.batch_size}, started=started)
+
+
+def cmd_convert(args) -> None:
+    started = time.time()
+    ckpt = C.load(args.ann, stages=("ann",))
+    args.data = _data_dir(args, ckpt)
+    ckpt.stage, ckpt.timesteps, ckpt.reset = "converted", args.timesteps, args.reset
+    net = ckpt.build()
+    net.timesteps, net.reset = args.timesteps, args.reset
+    splits = load_splits(args.data, ckpt.input_shape[1], ckpt.num_classes, limit=args.limit,
+                         seed=args.seed)
+    n = min(args.calib_samples, len(splits.train))
+    idx = D.stratified_indices(splits.train.labels, n, args.seed)
+    x, _ = next(D.batches(splits.train.subset(idx), n, ckpt.preprocessing["mean"],
+                          ckpt.preprocessing["std"]))
+    bar = tqdm(total=len(net.spiking_layers), desc="threshold balancing", unit="layer",
+               disable=None)
+
+    def progress(name, thr):
+        bar.set_postfix(layer=name, v=f"{thr:.3f}")
+        bar.update()
+
+    thresholds = balance_thresholds(net, x, args.timesteps, args.percentile, args.scale,
+                                    progress)
+    bar.close()
+    _finish(net, ckpt, splits, args, snn=True, history=[],
+            extra={"percentile": args.percentile, "scale": args.scale,
+                   "calibration_samples": n, "thresholds": thresholds}, started=started)
+
+
+def cmd_snn(args) -> None:
+    started = time.time()
+    ckpt = C.load(args.init, stages=("converted", "snn"))
+    args.data = _data_dir(args, ckpt)
+    ckpt.stage = "snn"
+    if args.timesteps:
+        ckpt.timesteps = args.timesteps
+    if args.reset:
+        ckpt.reset = args.reset
+    ckpt.gamma = args.gamma
+    net = ckpt.build()
+    splits = load_splits(args.data, ckpt.input_shape[1], ckpt.num_classes, limit=args.limit,
+                         seed=args.seed)
+    groups = parameter_groups(net, args.weight_decay, train_leak=args.train_leak,
+                              train_threshold=args.train_threshold)
+    net, history = _fit(net, ckpt, splits, args, snn=True, optimiser_groups=groups,
+                        make_optimiser=lambda g: torch.optim.Adam(g, lr=args.lr), label="snn")
+    _finish(net, ckpt, splits, args, snn=True, history=history,
+            extra={"lr": args.lr, "train_leak": args.train_leak,
+                   "train_threshold": args.train_threshold, "gamma": args.gamma},
+            started=started)
+
+
+# ------------------------------------------------------------------------------ CLI
+def _common(p: argparse.ArgumentParser, epochs: bool = True) -> None:
+    p.add_argument("--data", help="data folder (CIFAR archives, train/test.npz, or ImageFolder)")
+    p.add_argument("--out", required=True, help="output checkpoint (.pt)")
+    p.add_argument("--limit", type=int, help="stratified subset of N train and N test images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--eval-batch-size", type=int, default=128)
+    p.add_argument("--workers", type=int, default=0, help="decoder workers for large images")
+    p.add_argument("--restart", action="store_true", help="ignore OUT.resume.pt")
+    p.add_argument("--half", action="store_true", help="store weights in float16")
+    if epochs:
+        p.add_argument("--epochs", type=int, default=0)
+        p.add_argument("--compile", action="store_true", help="torch.compile the forward pass")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m model.train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("ann", help="train the ANN (ReLU, no bias, no BN, avg pool, dropout)")
+    a.add_argument("--arch", required=True, choices=sorted(ARCHITECTURES))
+    a.add_argument("--dataset", default="cifar10", choices=sorted(D.DATASETS))
+    a.add_argument("--image-size", type=int, help="override the dataset's input size")
+    a.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (cosine)")
+    a.add_argument("--weight-decay", type=float, default=5e-4)
+    a.add_argument("--conv-dropout", type=float, default=0.2)
+    a.add_argument("--fc-dropout", type=float, default=0.5)
+    _common(a)
+    a.set_defaults(func=cmd_ann)
+
+    c = sub.add_parser("convert", help="ANN -> SNN by 99.7th-percentile threshold balancing")
+    c.add_argument("--ann", required=True, help="checkpoint of stage 'ann'")
+    c.add_argument("--timesteps", type=int, default=5)
+    c.add_argument("--percentile", type=float, default=99.7)
+    c.add_argument("--scale", type=float, default=1.0, help="multiply all thresholds")
+    c.add_argument("--calib-samples", type=int, default=512,
+                   help="training images used to balance thresholds")
+    c.add_argument("--reset", choices=RESETS, default="paper")
+    _common(c, epochs=False)
+    c.set_defaults(func=cmd_convert, epochs=0, compile=False)
+
+    s = sub.add_parser("snn", help="BPTT of weights, leak and threshold (DIET-SNN)")
+    s.add_argument("--init", required=True, help="checkpoint of stage 'converted' or 'snn'")
+    s.add_argument("--timesteps", type=int, help="override T of the init checkpoint")
+    s.add_argument("--reset", choices=RESETS, help="override the reset variant")
+    s.add_argument("--gamma", type=float, default=0.3, help="surrogate gradient height")
+    s.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (cosine)")
+    s.add_argument("--weight-decay", type=float, default=5e-4)
+    s.add_argument("--train-leak", action=argparse.BooleanOptionalAction, default=True)
+    s.add_argument("--train-threshold", action=argparse.BooleanOptionalAction, default=True)
+    _common(s)
+    s.set_defaults(func=cmd_snn)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    for name in ("epochs", "limit", "batch_size", "timesteps", "calib_samples"):
+        v = getattr(args, name, None)
+        if v is not None and (v < 0 or (v == 0 and name != "epochs")):
+            fail(f"--{name.replace('_', '-')} must be positive, got {v}")
+    set_threads(args.threads)
+    seed_everything(args.seed)
+    try:
+        args.func(args)
+    except USER_ERRORS as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail(f"interrupted; rerun the same command to resume from {args.out}.resume.pt", 130)
+
+
+if __name__ == "__main__":
+    main()
