@@ -435,7 +435,11 @@ def describe(tp, meta=None) -> str:
     if get_origin(tp) is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(tp))
     if get_origin(tp) is tuple:
-        return f"a non-empty list of {describe(get_args(tp)[0])}"
+        item = get_args(tp)[0]
+        if is_dataclass(item):
+            return "a non-empty list of mappings with keys " + ", ".join(
+                f.name for f in fields(item))
+        return f"a non-empty list of {describe(item)}"
     if tp is int:
         return "an integer" + _bounds(meta)
     if tp is float:
