@@ -80,3 +80,16 @@ def test_membrane_recording_does_not_change_results():
     assert b.membranes["conv1"].shape == (3, 2, 8, 32, 32)
     assert b.membranes["fc1"].shape == (3, 2, 10)
     assert torch.equal(b.membranes["fc1"][-1], b.logits)
+
+
+def test_every_leak_and_threshold_receives_a_gradient():
+    torch.manual_seed(0)
+    net = Network(build_architecture("tiny", 10)).train()
+    for p in net.lif.values():
+        p.leak.data.fill_(0.9)
+        p.threshold.data.fill_(0.3)
+    out = net.snn(torch.randn(4, 3, 32, 32), 3)
+    F.cross_entropy(out.logits, torch.arange(4)).backward()
+    for p in net.lif.values():
+        assert p.leak.grad is not None and p.leak.grad.abs() > 0
+        assert p.threshold.grad is not None and p.threshold.grad.abs() > 0

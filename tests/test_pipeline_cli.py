@@ -1,0 +1,141 @@
+"""The three-stage pipeline end to end on a toy net and toy data: CLI, checkpoints, resume,
+evaluation report, and one-line errors for bad inputs."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from model import checkpoint as C
+from model import evaluate as E
+from model import train as TR
+
+
+def train(*argv):
+    TR.main([*argv, "--threads", "1"])
+
+
+@pytest.fixture
+def pipeline(npz_dir, tmp_path):
+    ann, snn0, snn = tmp_path / "ann.pt", tmp_path / "snn0.pt", tmp_path / "snn.pt"
+    train("ann", "--arch", "tiny", "--data", str(npz_dir), "--epochs", "2", "--lr", "0.05",
+          "--out", str(ann))
+    train("convert", "--ann", str(ann), "--timesteps", "3", "--out", str(snn0),
+          "--calib-samples", "64")
+    train("snn", "--init", str(snn0), "--epochs", "1", "--lr", "1e-3", "--out", str(snn))
+    return ann, snn0, snn
+
+
+def test_three_stages(pipeline, tmp_path):
+    ann, snn0, snn = pipeline
+    a, c, s = C.load(ann), C.load(snn0), C.load(snn)
+    assert (a.stage, c.stage, s.stage) == ("ann", "converted", "snn")
+    assert a.metrics["ann_test_accuracy"] > 0.3  # toy classes are separable by colour
+    assert c.timesteps == s.timesteps == 3
+    assert all(v == 1.0 for v in c.leak.values())  # IF neurons after conversion
+    # conversion is a copy of the weights
+    assert all(torch.equal(a.weights[k], c.weights[k]) for k in a.weights)
+    assert s.leak.keys() == {"conv1", "conv2"} and s.metrics["snn_test_accuracy"] >= 0
+    assert all(0.0 <= s.leak[k] <= 1.0 for k in s.leak)  # trained, clamped to [0, 1]
+    assert any(s.threshold[k] != c.threshold[k] for k in s.threshold)
+    assert not (tmp_path / "snn.pt.resume.pt").exists()
+
+
+def test_weights_only_ablation_keeps_leak_and_threshold(pipeline, tmp_path):
+    _, snn0, _ = pipeline
+    out = tmp_path / "wo.pt"
+    train("snn", "--init", str(snn0), "--epochs", "1", "--no-train-leak",
+          "--no-train-threshold", "--out", str(out))
+    c, w = C.load(snn0), C.load(out)
+    assert w.leak == c.leak and w.threshold == c.threshold
+    assert any(not torch.equal(w.weights[k], c.weights[k]) for k in c.weights)
+
+
+def test_evaluate_json_and_plots(pipeline, npz_dir, tmp_path):
+    _, _, snn = pipeline
+    js, plots = tmp_path / "r.json", tmp_path / "plots"
+    E.main(["--model", str(snn), "--data", str(npz_dir), "--limit", "50", "--json", str(js),
+            "--plot", str(plots), "--threads", "1"])
+    r = json.loads(js.read_text())
+    assert r["samples"] == 50 and r["timesteps"] == 3 and 0 <= r["accuracy"] <= 1
+    names = [row["name"] for row in r["layers"]]
+    assert names == ["conv1", "conv2", "fc1"]
+    assert r["layers"][-1]["leak"] is None and r["layers"][-1]["spike_rate"] is None
+    for row in r["layers"][:2]:
+        assert row["threshold"] > 0 and 0 <= row["leak"] <= 1 and row["spike_rate"] >= 0
+    assert (plots / "spike_rate.png").stat().st_size > 1000
+    assert (plots / "leak_threshold.png").stat().st_size > 1000
+
+
+def test_spike_rate_is_spikes_per_neuron_per_image(pipeline, npz_dir):
+    _, _, snn = pipeline
+    ckpt = C.load(snn)
+    net = ckpt.build().eval()
+    from model.common import load_splits
+
+    ds = load_splits(npz_dir, 32, 10, limit=20, need_train=False).test
+    r = E.run(type("A", (), dict(model=str(snn), data=str(npz_dir), limit=20, timesteps=None,
+                                 seed=0, batch_size=7, workers=0))())
+    from model.data import batches
+
+    x, _ = next(batches(ds, 20, ckpt.preprocessing["mean"], ckpt.preprocessing["std"]))
+    out = net.snn(x, 3, record_spikes=True)
+    expected = out.spikes["conv2"].sum().item() / (20 * 16 * 16 * 16)  # conv2: 16 x 16x16
+    assert r["layers"][1]["spike_rate"] == pytest.approx(expected)
+
+
+def test_resume_after_interruption_gives_same_result(npz_dir, tmp_path, monkeypatch):
+    args = ["ann", "--arch", "tiny", "--data", str(npz_dir), "--epochs", "3", "--lr", "0.05"]
+    train(*args, "--out", str(tmp_path / "full.pt"))
+    calls = {"n": 0}
+    real = TR.evaluate
+
+    def interrupt_on_second_epoch(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(TR, "evaluate", interrupt_on_second_epoch)
+    with pytest.raises(SystemExit) as e:
+        train(*args, "--out", str(tmp_path / "cut.pt"))
+    assert e.value.code == 130
+    assert (tmp_path / "cut.pt.resume.pt").exists() and not (tmp_path / "cut.pt").exists()
+    monkeypatch.setattr(TR, "evaluate", real)
+    train(*args, "--out", str(tmp_path / "cut.pt"))
+    full, cut = C.load(tmp_path / "full.pt"), C.load(tmp_path / "cut.pt")
+    assert all(torch.equal(full.weights[k], cut.weights[k]) for k in full.weights)
+
+
+def run_cli(*argv):
+    return subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda p: p / "missing.pt", "no such checkpoint"),
+    (lambda p: (p / "junk.pt").write_bytes(b"garbage") and p / "junk.pt", "not a readable"),
+    (lambda p: torch.save({"a": 1}, p / "foreign.pt") or p / "foreign.pt", "foreign"),
+])
+def test_bad_checkpoints_one_line(tmp_path, make, match):
+    r = run_cli("model.evaluate", "--model", str(make(tmp_path)))
+    assert r.returncode == 2 and match in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_wrong_stage_and_missing_data(pipeline, tmp_path):
+    ann, _, _ = pipeline
+    r = run_cli("model.train", "snn", "--init", str(ann), "--out", str(tmp_path / "x.pt"))
+    assert r.returncode == 2 and "stage 'ann'" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("model.train", "ann", "--arch", "tiny", "--data", str(tmp_path / "none"),
+                "--out", str(tmp_path / "y.pt"))
+    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_wrong_image_size(npz_dir, tmp_path):
+    out = tmp_path / "a.pt"
+    r = run_cli("model.train", "ann", "--arch", "tiny", "--dataset", "imagenet", "--data",
+                str(npz_dir), "--out", str(out))
+    assert r.returncode == 2 and "expects 224x224" in r.stderr and "Traceback" not in r.stderr
