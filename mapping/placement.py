@@ -299,6 +299,16 @@ def _pipeline_groups(g: nx.DiGraph, layers: list[str], pes: int) -> dict[str, tu
     return {n: (first[stage_of[n]], alloc[stage_of[n]]) for n in layers}
 
 
+@dataclass(frozen=True)
+class _Demand:
+    """Bytes one layer's membranes or weights need: ``per_pe[i]`` on PE ``ids[i]`` at a PE
+    level (replicas included), ``total`` at a shared level."""
+
+    ids: np.ndarray
+    per_pe: np.ndarray
+    total: int
+
+
 class _Store:
     """Bytes used per PE (register, pe_sram) and in the GLB and DRAM."""
 
@@ -312,27 +322,26 @@ class _Store:
         """Free bytes at a level: per PE (on the fullest of ``ids``) or in the shared GLB."""
         if level in PE_LEVELS:
             return int(self.arch.capacity_bytes(level) - self.pe[level][ids].max())
-        if level == "glb":
-            return self.arch.global_buffer.size_bytes - self.glb
-        raise ValueError(level)
+        return self.arch.global_buffer.size_bytes - self.glb
 
-    def fits(self, level: str, ids: np.ndarray, per_pe: np.ndarray, total: int) -> bool:
+    def fits(self, level: str, d: _Demand) -> bool:
         if level in PE_LEVELS:
-            return bool(np.all(self.pe[level][ids] + per_pe <= self.arch.capacity_bytes(level)))
+            return bool(np.all(self.pe[level][d.ids] + d.per_pe
+                               <= self.arch.capacity_bytes(level)))
         if level == "glb":
-            return self.glb + total <= self.arch.global_buffer.size_bytes
+            return self.glb + d.total <= self.arch.global_buffer.size_bytes
         return True
 
-    def put(self, level: str, ids: np.ndarray, per_pe: np.ndarray, total: int) -> int:
+    def put(self, level: str, d: _Demand) -> int:
         """Store; return the bytes stored (replicas included at PE levels)."""
         if level in PE_LEVELS:
-            self.pe[level][ids] += per_pe
-            return int(per_pe.sum())
+            self.pe[level][d.ids] += d.per_pe
+            return int(d.per_pe.sum())
         if level == "glb":
-            self.glb += total
+            self.glb += d.total
         else:
-            self.dram += total
-        return total
+            self.dram += d.total
+        return d.total
 
     def usage(self) -> tuple[LevelUsage, ...]:
         out = [LevelUsage(lv, self.arch.capacity_bytes(lv) * self.arch.pes,
@@ -343,25 +352,44 @@ class _Store:
 
 
 def _place(store: _Store, name: str, what: str, policy: str, levels: tuple[str, ...],
-           ids: np.ndarray, per_pe: np.ndarray, total: int) -> tuple[str, int, str | None]:
+           d: _Demand) -> tuple[str, int, str | None]:
     """Put one layer's membranes or weights at the first level that fits; return (level,
     bytes stored, spill message or None)."""
     tried = levels if policy == "auto" else levels[levels.index(policy):]
     notes = []
     for level in tried:
-        if store.fits(level, ids, per_pe, total):
+        if store.fits(level, d):
             break
-        if level in PE_LEVELS:
-            notes.append(f"{level} needs {human_bytes(per_pe.max())} per PE and has "
-                         f"{human_bytes(max(store.free(level, ids), 0))} free")
-        else:
-            notes.append(f"{level} needs {human_bytes(total)} and has "
-                         f"{human_bytes(max(store.free(level, ids), 0))} free")
-    stored = store.put(level, ids, per_pe, total)
+        need = f"{human_bytes(d.per_pe.max())} per PE" if level in PE_LEVELS \
+            else human_bytes(d.total)
+        notes.append(f"{level} needs {need} and has "
+                     f"{human_bytes(max(store.free(level, d.ids), 0))} free")
+    stored = store.put(level, d)
     spilled = level != tried[0] and (policy != "auto" or level == "dram")
     msg = (f"{name}: {what} ({human_bytes(stored)}) spilled from {tried[0]} to {level}: "
            + "; ".join(notes)) if spilled else None
     return level, stored, msg
+
+
+@dataclass(frozen=True)
+class _Split:
+    """A layer's PEs: ``groups`` channel blocks of ``channels`` sizes times ``tiles`` position
+    blocks of ``positions`` sizes, on PEs ``first ..`` of the ``available`` given to it."""
+
+    first: int
+    available: int
+    groups: int
+    tiles: int
+    channels: tuple[int, ...]
+    positions: tuple[int, ...]
+
+    @property
+    def ids(self) -> np.ndarray:
+        return np.arange(self.first, self.first + self.groups * self.tiles)
+
+    @property
+    def outputs_per_pe(self) -> list[int]:
+        return [c * p for c in self.channels for p in self.positions]
 
 
 def map_network(source: nx.DiGraph | Checkpoint | tuple[Node, ...],
@@ -387,41 +415,40 @@ def map_network(source: nx.DiGraph | Checkpoint | tuple[Node, ...],
 
     store = _Store(arch)
     buffer = stream_buffer_bytes(g, prec)
-    buffer_level = "glb" if store.fits("glb", None, None, buffer) else "dram"
-    store.put(buffer_level, None, None, buffer)
+    shared = _Demand(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), buffer)
+    buffer_level = "glb" if store.fits("glb", shared) else "dram"
+    store.put(buffer_level, shared)
     if buffer_level == "dram":
         notes.append(f"stream buffer ({human_bytes(buffer)}) does not fit the GLB "
                      f"({human_bytes(arch.global_buffer.size_bytes)}): kept in dram")
 
-    shape = {}
+    splits = {}
     for n in layers:
-        d = g.nodes[n]
+        out = g.nodes[n]["out_shape"]
         first, avail = groups[n]
-        cg, st = partition(d["out_shape"], avail, pol.partition)
-        ch = np.array(_split(d["out_shape"][0], cg))
-        px = np.array(_split(math.prod(d["out_shape"][1:]), st))
-        shape[n] = (first, avail, cg, st, ch, px, np.arange(first, first + cg * st))
+        cg, st = partition(out, avail, pol.partition)
+        splits[n] = _Split(first, avail, cg, st, tuple(_split(out[0], cg)),
+                           tuple(_split(math.prod(out[1:]), st)))
 
     placed: dict[tuple[str, str], tuple[str, int, str | None]] = {}
-    for n in layers:
-        d = g.nodes[n]
+    for n in layers:  # membranes first: each synaptic event reads and writes one
+        sp, d = splits[n], g.nodes[n]
         if d["neurons"]:
-            _, _, _, _, ch, px, ids = shape[n]
-            per_pe = np.array([nbytes(int(c * p), prec.membrane_bits) for c in ch for p in px])
+            per_pe = np.array([nbytes(k, prec.membrane_bits) for k in sp.outputs_per_pe])
             placed[n, "V"] = _place(store, n, "membranes", pol.membrane_level, MEMBRANE_LEVELS,
-                                    ids, per_pe, nbytes(d["neurons"], prec.membrane_bits))
+                                    _Demand(sp.ids, per_pe, nbytes(d["neurons"],
+                                                                   prec.membrane_bits)))
     for n in layers:
-        d = g.nodes[n]
-        _, _, _, st, ch, _, ids = shape[n]
+        sp, d = splits[n], g.nodes[n]
         fan_in = d["params"] // d["out_shape"][0]
-        per_pe = np.repeat([nbytes(int(c) * fan_in, prec.weight_bits) for c in ch], st)
-        placed[n, "W"] = _place(store, n, "weights", pol.weight_level, WEIGHT_LEVELS, ids,
-                                per_pe, nbytes(d["params"], prec.weight_bits))
+        per_pe = np.repeat([nbytes(c * fan_in, prec.weight_bits) for c in sp.channels],
+                           sp.tiles)
+        placed[n, "W"] = _place(store, n, "weights", pol.weight_level, WEIGHT_LEVELS,
+                                _Demand(sp.ids, per_pe, nbytes(d["params"], prec.weight_bits)))
 
     result = []
     for n in layers:
-        d = g.nodes[n]
-        first, avail, cg, st, ch, px, _ = shape[n]
+        sp, d = splits[n], g.nodes[n]
         v_level, v_bytes, v_msg = placed.get((n, "V"), (None, 0, None))
         w_level, w_bytes, w_msg = placed[n, "W"]
         msgs = tuple(m for m in (v_msg, w_msg) if m)
@@ -429,11 +456,12 @@ def map_network(source: nx.DiGraph | Checkpoint | tuple[Node, ...],
         result.append(LayerMapping(
             name=n, kind=d["kind"], neuron=d["neuron"], out_shape=tuple(d["out_shape"]),
             neurons=d["neurons"], outputs=d["outputs"], params=d["params"],
-            ann_macs=d["ann_macs"], pe_first=first, pes_available=avail, channel_groups=cg,
-            spatial_tiles=st, neurons_per_pe=tuple(int(c * p) for c in ch for p in px),
-            membrane_level=v_level, membrane_bytes=v_bytes, weight_level=w_level,
-            weight_bytes=w_bytes, spilled_bytes=(v_bytes if v_msg else 0)
-            + (w_bytes if w_msg else 0), warnings=msgs))
+            ann_macs=d["ann_macs"], pe_first=sp.first, pes_available=sp.available,
+            channel_groups=sp.groups, spatial_tiles=sp.tiles,
+            neurons_per_pe=tuple(sp.outputs_per_pe), membrane_level=v_level,
+            membrane_bytes=v_bytes, weight_level=w_level, weight_bytes=w_bytes,
+            spilled_bytes=(v_bytes if v_msg else 0) + (w_bytes if w_msg else 0),
+            warnings=msgs))
 
     ann_buffer = stream_buffer_bytes(g, prec, ann=True)
     ann_free = arch.global_buffer.size_bytes - sum(
