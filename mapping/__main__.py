@@ -20,7 +20,9 @@ from .placement import MappingWarning, map_network
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mapping", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m mapping",
+        description="Print a checkpoint's layer graph and its placement on an accelerator.")
     p.add_argument("--model", required=True, metavar="FILE", help="a checkpoint (.pt)")
     p.add_argument("--arch", default="45nm", metavar="CONFIG",
                    help=f"a config name ({', '.join(list_configs())}) or YAML path; "

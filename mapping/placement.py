@@ -38,17 +38,16 @@ from dataclasses import asdict, dataclass
 import networkx as nx
 import numpy as np
 
-from arch_configs import ArchConfig, load_arch
-from arch_configs.schema import Precision
+from arch_configs import LEVELS, ArchConfig, Precision, load_arch
 from model.architectures import Node
 from model.checkpoint import Checkpoint
 
 from .graph import layer_graph, synaptic_layers
 from .text import format_table, human_bytes
 
-MEMBRANE_LEVELS = ("register", "pe_sram", "glb", "dram")
-WEIGHT_LEVELS = ("pe_sram", "glb", "dram")
-PE_LEVELS = ("register", "pe_sram")
+MEMBRANE_LEVELS = LEVELS  # register, pe_sram, glb, dram: closest first
+WEIGHT_LEVELS = LEVELS[1:]  # weights never live in the register file
+PE_LEVELS = LEVELS[:2]  # per PE; the GLB is shared and DRAM unbounded
 
 
 class MappingWarning(UserWarning):
