@@ -117,6 +117,8 @@ class LayerEvents:
     accumulates (event × reached output position × C_out; for the first layer the MACs),
     ``output_spikes`` spikes emitted (0 for non-spiking layers). ``fanin`` [T, H_out, W_out]
     (conv) or [T] (linear): events that reached each output position, summed over images.
+    ``residual_events`` [T]: events of an identity shortcut, each one accumulate into the
+    membrane at the same position (counted in ``accumulates`` too).
     """
 
     name: str
@@ -125,6 +127,7 @@ class LayerEvents:
     output_spikes: np.ndarray
     fanin: np.ndarray
     analog: bool = False
+    residual_events: np.ndarray | None = None  # identity shortcut: events added 1:1 [T]
 
 
 @dataclass
@@ -191,6 +194,11 @@ def run_batch(stored: StoredModel, x: torch.Tensor, T: int) -> BatchResult:
                     r = r[None]
                 elif is_static and n.residual not in static:
                     cur, is_static = cur[None], False
+                if not net.node(n.residual).synaptic:
+                    # identity shortcut: each event adds its value into one membrane
+                    ev.residual_events = K.events_per_map(
+                        r.reshape(-1, *r.shape[2:])).reshape(r.shape[0], -1).sum(axis=1)
+                    ev.accumulates = ev.accumulates + ev.residual_events
                 cur = cur + r
             if n.neuron == "lif":
                 p = net.neuron(n.name)
@@ -232,7 +240,7 @@ class MatchReport:
     def functional_match(self) -> bool:
         return self.spike_mismatches == 0 and self.prediction_mismatches == 0
 
-    def add(self, other: "MatchReport") -> None:
+    def add(self, other: MatchReport) -> None:
         self.spikes_compared += other.spikes_compared
         self.spike_mismatches += other.spike_mismatches
         self.prediction_mismatches += other.prediction_mismatches

@@ -23,8 +23,8 @@ identity shortcut. This is how ResNet's residual sum enters the second LIF's mem
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 NODE_KINDS = ("input", "conv", "linear", "avgpool", "flatten", "dropout")
 NEURONS = ("lif", "integrate", None)

@@ -46,11 +46,14 @@ class Checkpoint:
     metrics: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
 
+    def nodes(self) -> tuple:
+        """The architecture's node list (no weights)."""
+        return build_architecture(self.arch, self.num_classes, self.input_shape,
+                                  **self.arch_kwargs)
+
     def build(self, dtype: torch.dtype = torch.float32) -> Network:
         """The network with these weights, λ and v (weights cast to ``dtype``)."""
-        nodes = build_architecture(self.arch, self.num_classes, self.input_shape,
-                                   **self.arch_kwargs)
-        net = Network(nodes, self.timesteps, self.reset, self.gamma)
+        net = Network(self.nodes(), self.timesteps, self.reset, self.gamma)
         with torch.no_grad():
             for n in net.nodes:
                 if n.synaptic:

@@ -14,9 +14,9 @@ resized crop + flip for large images) and per-channel normalisation are done her
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -50,7 +50,7 @@ class ArraySet:
     def image_size(self) -> int:
         return int(self.images.shape[1])
 
-    def subset(self, idx: np.ndarray) -> "ArraySet":
+    def subset(self, idx: np.ndarray) -> ArraySet:
         return ArraySet(self.images[idx], self.labels[idx], self.source)
 
 
@@ -66,7 +66,7 @@ class FolderSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, idx: np.ndarray) -> "FolderSet":
+    def subset(self, idx: np.ndarray) -> FolderSet:
         return FolderSet([self.files[i] for i in idx], self.labels[idx], self.image_size,
                          self.source)
 

@@ -24,8 +24,15 @@ from tqdm import tqdm
 from . import checkpoint as C
 from . import data as D
 from .architectures import ARCHITECTURES
-from .common import (USER_ERRORS, dataset_info, evaluate, fail, load_splits, seed_everything,
-                     set_threads)
+from .common import (
+    USER_ERRORS,
+    dataset_info,
+    evaluate,
+    fail,
+    load_splits,
+    seed_everything,
+    set_threads,
+)
 from .conversion import balance_thresholds
 from .network import Network, parameter_groups
 from .neuron import RESETS

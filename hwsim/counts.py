@@ -1,0 +1,113 @@
+"""Counting: what each layer did, per timestep and per PE, accumulated over simulated images.
+
+The functional datapath (``hwsim.functional``) reports per batch and layer the address-event
+packets received, the synaptic accumulates (ACs) and the output spikes per timestep, and how
+many events reached each output position (``fanin``). Here those become per-PE work through
+the mapping's partition (:meth:`mapping.placement.LayerMapping.pe_map`):
+
+- a conv neuron (c, h, w) receives one AC per event that reaches position (h, w), so a PE's ACs
+  at step t are Σ over its neurons of fanin[t, h, w];
+- a linear neuron receives one AC per input event, so a PE's ACs are events × its neurons;
+- the analog first layer does k·k·C_in MACs per neuron at every step (``first_layer:
+  every_step``) or once per image (``once``, its current reused over T).
+
+Everything is kept as sums over the images; :meth:`LayerCounts.per_image` divides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mapping.placement import LayerMapping, Mapping
+
+from .functional import LayerEvents
+
+
+@dataclass
+class LayerCounts:
+    """Sums over ``images`` images for one synaptic layer; arrays indexed by timestep t.
+
+    ``pe_work`` [T, pes_used]: ACs (or MACs for the analog layer) done by each of the layer's
+    PEs; ``pe_neurons`` [pes_used]: neurons each PE updates (leak/compare) per step.
+    """
+
+    name: str
+    kind: str
+    neuron: str | None
+    neurons: int
+    params: int
+    ann_macs: int
+    analog: bool
+    T: int
+    input_events: np.ndarray
+    accumulates: np.ndarray
+    output_spikes: np.ndarray
+    pe_work: np.ndarray
+    pe_neurons: np.ndarray
+    images: int = 0
+
+    def per_image(self, a: np.ndarray) -> np.ndarray:
+        return a / max(1, self.images)
+
+    @property
+    def spike_rate(self) -> float | None:
+        """Spikes per neuron per image over all T (the paper's Eq. 18); None if no LIF."""
+        if self.neuron != "lif":
+            return None
+        return float(self.output_spikes.sum()) / (self.neurons * max(1, self.images))
+
+
+def _pe_work_conv(lm: LayerMapping, fanin: np.ndarray) -> np.ndarray:
+    """[T, pes] ACs per PE from fanin [T, H, W] (summed over images)."""
+    pe = lm.pe_map() - lm.pe_first  # [C, H, W]
+    c = pe.shape[0]
+    per_neuron = np.broadcast_to(fanin[:, None], (fanin.shape[0], c, *fanin.shape[1:]))
+    out = np.zeros((fanin.shape[0], lm.pes_used), np.float64)
+    ids = pe.reshape(-1)
+    for t in range(fanin.shape[0]):
+        out[t] = np.bincount(ids, weights=per_neuron[t].reshape(-1), minlength=lm.pes_used)
+    return out
+
+
+@dataclass
+class Counter:
+    """Accumulates :class:`LayerEvents` of successive batches into :class:`LayerCounts`."""
+
+    mapping: Mapping
+    T: int
+    first_layer_once: bool = False
+    layers: dict[str, LayerCounts] = field(default_factory=dict)
+
+    def add(self, events: dict[str, LayerEvents], images: int) -> None:
+        for name, ev in events.items():
+            lm = self.mapping.layer(name)
+            lc = self.layers.get(name)
+            if lc is None:
+                npe = np.asarray(lm.neurons_per_pe, dtype=np.int64) if lm.neuron == "lif" \
+                    else np.zeros(lm.pes_used, np.int64)
+                lc = LayerCounts(name, lm.kind, lm.neuron, lm.neurons, lm.params, lm.ann_macs,
+                                 ev.analog, self.T, np.zeros(self.T), np.zeros(self.T),
+                                 np.zeros(self.T), np.zeros((self.T, lm.pes_used)), npe)
+                self.layers[name] = lc
+            lc.images += images
+            lc.input_events += ev.input_events
+            lc.output_spikes += ev.output_spikes
+            npe_outputs = np.asarray(lm.neurons_per_pe, dtype=np.float64)
+            if ev.analog:
+                macs = ev.accumulates.astype(np.float64)
+                if self.first_layer_once:
+                    macs = np.where(np.arange(self.T) == 0, macs, 0.0)
+                lc.accumulates += macs
+                per_neuron = lm.ann_macs / lm.outputs
+                work = np.outer(macs > 0, npe_outputs * per_neuron * images)
+                lc.pe_work += work
+            else:
+                lc.accumulates += ev.accumulates
+                if lm.kind == "conv":
+                    lc.pe_work += _pe_work_conv(lm, ev.fanin)
+                else:
+                    lc.pe_work += np.outer(ev.fanin, npe_outputs)
+            if ev.residual_events is not None:
+                lc.pe_work += np.outer(ev.residual_events, npe_outputs / npe_outputs.sum())

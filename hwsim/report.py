@@ -1,0 +1,189 @@
+"""The simulator's outputs for people and tools: a terminal table, JSON, per-layer CSVs, plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .energy import ANN_PARTS, SNN_PARTS
+
+
+def _eng(pj: float) -> str:
+    """Energy with a readable unit (input in pJ)."""
+    for unit, f in (("mJ", 1e9), ("µJ", 1e6), ("nJ", 1e3)):
+        if abs(pj) >= f:
+            return f"{pj / f:.2f} {unit}"
+    return f"{pj:.1f} pJ"
+
+
+def _num(v: float) -> str:
+    for unit, f in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(v) >= f:
+            return f"{v / f:.2f}{unit}"
+    return f"{v:.0f}" if float(v).is_integer() else f"{v:.2f}"
+
+
+def table(report: dict) -> str:
+    """Per layer and total, SNN vs ANN, with the ratio; then accuracy and the verdict."""
+    head = ["layer", "rate", "SNN ops", "ANN MACs", "SNN energy", "ANN energy", "ANN/SNN",
+            "SNN cyc", "V at", "W at"]
+    rows = []
+    for r in report["layers"]:
+        snn, ann = r["energy_pj"]["total"], r["ann_energy_pj"]["total"]
+        ops = r["snn_macs"] if r["analog_input"] else r["snn_acs"]
+        rows.append([r["name"], "-" if r["spike_rate"] is None else f"{r['spike_rate']:.3f}",
+                     _num(ops) + (" MAC" if r["analog_input"] else " AC"), _num(r["ann_macs"]),
+                     _eng(snn), _eng(ann), f"{ann / snn:.2f}x" if snn else "-",
+                     _num(r["cycles"]), r["membrane_level"] or "-", r["weight_level"]])
+    s, a = report["snn"], report["ann"]
+    tot_ops = sum(r["snn_acs"] + r["snn_macs"] for r in report["layers"])
+    rows.append(["total", f"{s['mean_spike_rate']:.3f}", _num(tot_ops),
+                 _num(sum(r["ann_macs"] for r in report["layers"])),
+                 _eng(s["energy_pj"]["total"]), _eng(a["energy_pj"]["total"]),
+                 f"{report['ratio']['energy_ann_over_snn_full']:.2f}x",
+                 _num(s["latency_cycles"]), "", ""])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    fmt = lambda row: "  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)  # noqa: E731
+                                for i, (x, w) in enumerate(zip(row, widths)))
+    lines = [fmt(head), "-" * len(fmt(head))] + [fmt(r) for r in rows[:-1]]
+    lines += ["-" * len(fmt(head)), fmt(rows[-1])]
+    return "\n".join(lines)
+
+
+def summary(report: dict) -> str:
+    m, ar, acc = report["model"], report["arch"], report["accuracy"]
+    s, a, p, ratio = report["snn"], report["ann"], report["paper"], report["ratio"]
+    parts = lambda e, keys: ", ".join(f"{k} {_eng(e[k])}" for k in keys)  # noqa: E731
+    match = acc["functional_match"]
+    match_s = ("not checked" if match is None else
+               f"{match} ({acc['spike_mismatches']} of {acc['spikes_compared']:,} spikes and "
+               f"{acc['prediction_mismatches']} predictions differ)")
+    lines = [
+        f"model {m['name'] or m['architecture']} ({m['architecture']}, {m['dataset']}, "
+        f"T={m['timesteps']}) on {ar['name']} ({ar['node_nm']} nm, {ar['pes']} PEs, "
+        f"{ar['clock_hz'] / 1e6:.0f} MHz, {ar['schedule']}), {report['samples']} images",
+        f"accuracy: simulator {acc['snn']:.4f}, full-precision model {acc['reference']:.4f}; "
+        f"functional_match {match_s}",
+        f"SNN energy/image {_eng(s['energy_pj']['total'])} = {parts(s['energy_pj'], SNN_PARTS)}",
+        f"ANN energy/image {_eng(a['energy_pj']['total'])} = {parts(a['energy_pj'], ANN_PARTS)}",
+        f"latency/image: SNN {_num(s['latency_cycles'])} cycles ({s['latency_s'] * 1e3:.3f} ms), "
+        f"ANN {_num(a['latency_cycles'])} cycles ({a['latency_s'] * 1e3:.3f} ms)",
+        f"ANN/SNN energy: full model {ratio['energy_ann_over_snn_full']:.2f}x, paper mode "
+        f"{p['ratio']:.2f}x (ANN {_eng(p['ann_pj'])} vs SNN {_eng(p['snn_pj'])}: normalised SNN "
+        f"ops {p['normalised_snn_ops']:.3f}, first-layer share {p['first_layer_share']:.4f}); "
+        f"latency ANN/SNN {ratio['latency_ann_over_snn']:.2f}x",
+    ]
+    if report.get("mapping_warnings"):
+        lines += [f"mapping: {w}" for w in report["mapping_warnings"]]
+    return "\n".join(lines)
+
+
+def write_json(report: dict, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1))
+    return path
+
+
+def write_csv(report: dict, out_dir: str | Path) -> list[Path]:
+    """SCALE-Sim-like per-layer CSVs: SNN_LAYERS.csv, ANN_LAYERS.csv, SUMMARY.csv."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    snn_cols = ["name", "kind", "neurons", "spikes", "spike_rate", "input_events", "snn_acs",
+                "snn_macs", "membrane_reads", "membrane_writes", "weight_reads", "cycles",
+                "membrane_level", "weight_level", "pes_used", "pe_load_imbalance"]
+    paths = []
+    with open(out / "SNN_LAYERS.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(snn_cols + [f"energy_{k}_pj" for k in (*SNN_PARTS, "total")])
+        for r in report["layers"]:
+            w.writerow([r[c] for c in snn_cols] +
+                       [r["energy_pj"][k] for k in (*SNN_PARTS, "total")])
+    paths.append(out / "SNN_LAYERS.csv")
+    with open(out / "ANN_LAYERS.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["name", "kind", "ann_macs", "cycles", "weight_level"] +
+                   [f"energy_{k}_pj" for k in (*ANN_PARTS, "total")])
+        for r in report["layers"]:
+            w.writerow([r["name"], r["kind"], r["ann_macs"], r["ann_cycles"], r["weight_level"]]
+                       + [r["ann_energy_pj"][k] for k in (*ANN_PARTS, "total")])
+    paths.append(out / "ANN_LAYERS.csv")
+    with open(out / "SUMMARY.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["quantity", "value", "unit"])
+        acc = report["accuracy"]
+        for k in ("snn", "reference", "functional_match", "spike_mismatches",
+                  "prediction_mismatches"):
+            w.writerow([f"accuracy_{k}", acc[k], ""])
+        for side, parts in (("snn", SNN_PARTS), ("ann", ANN_PARTS)):
+            for k in (*parts, "total"):
+                w.writerow([f"{side}_energy_{k}", report[side]["energy_pj"][k], "pJ/image"])
+            w.writerow([f"{side}_latency", report[side]["latency_cycles"], "cycles/image"])
+            w.writerow([f"{side}_latency_s", report[side]["latency_s"], "s/image"])
+        for k, v in report["ratio"].items():
+            w.writerow([k, v, ""])
+        w.writerow(["samples", report["samples"], "images"])
+    paths.append(out / "SUMMARY.csv")
+    return paths
+
+
+PLOT_COLOURS = {"compute": "#4c72b0", "membrane": "#dd8452", "activations": "#dd8452",
+                "weights": "#55a868", "spikes": "#c44e52", "noc": "#c44e52",
+                "leakage": "#8172b3", "dram": "#937860"}
+
+
+def plot(report: dict, out_dir: str | Path) -> list[Path]:
+    """energy_per_layer.png (stacked SNN vs ANN bars per layer) and spike_rate.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    layers = report["layers"]
+    names = [r["name"] for r in layers]
+    x = np.arange(len(layers))
+    w = 0.4
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(layers) + 2), 4.2))
+    legend = {}
+    for side, key, parts, off, hatch in (("SNN", "energy_pj", SNN_PARTS, -w / 2, None),
+                                         ("ANN", "ann_energy_pj", ANN_PARTS, w / 2, "//")):
+        bottom = np.zeros(len(layers))
+        for part in parts:
+            vals = np.array([r[key][part] for r in layers]) / 1e6
+            bars = ax.bar(x + off, vals, w, bottom=bottom, color=PLOT_COLOURS[part],
+                          hatch=hatch, edgecolor="white", linewidth=0.3)
+            label = {"membrane": "membrane / activations", "activations":
+                     "membrane / activations", "spikes": "spikes / NoC", "noc": "spikes / NoC"
+                     }.get(part, part)
+            legend.setdefault(label, bars)
+            bottom += vals
+    ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("energy per image (µJ)")
+    m, ar = report["model"], report["arch"]
+    ax.set_title(f"{m['architecture']} T={m['timesteps']} on {ar['name']}: SNN (left, plain) vs "
+                 f"ANN (right, hatched); total ANN/SNN "
+                 f"{report['ratio']['energy_ann_over_snn_full']:.2f}x", fontsize=9)
+    ax.legend(legend.values(), legend.keys(), fontsize=7, ncol=3, loc="upper right")
+    fig.tight_layout()
+    paths = [out / "energy_per_layer.png"]
+    fig.savefig(paths[0], dpi=130)
+    plt.close(fig)
+
+    rows = [r for r in layers if r["spike_rate"] is not None]
+    fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(rows) + 2), 3.2))
+    ax.bar(np.arange(len(rows)), [r["spike_rate"] for r in rows], color="#3b75af")
+    ax.set_xticks(np.arange(len(rows)), [r["name"] for r in rows], rotation=60, ha="right",
+                  fontsize=8)
+    ax.set_ylabel("spikes / neuron / image")
+    ax.set_title(f"spike rate per layer (all T), mean {report['snn']['mean_spike_rate']:.3f}",
+                 fontsize=9)
+    fig.tight_layout()
+    paths.append(out / "spike_rate.png")
+    fig.savefig(paths[1], dpi=130)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,138 @@
+"""Simulate a trained DIET-SNN on an event-driven accelerator and compare it with the ANN.
+
+    python -m hwsim.run --arch configs/45nm.yaml --model vgg16.pt
+    python -m hwsim.run                       # the bundled model and test images, 45 nm
+
+Prints a per-layer table (SNN vs ANN energy, ops, cycles, where V and W live), accuracy and the
+functional match with the PyTorch model, the energy breakdown, latency and ANN/SNN ratios in
+the full model and in the paper's mode. See docs/hwsim.md for every quantity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+import torch
+
+from arch_configs import ConfigError, load_arch
+from model import checkpoint as C
+from model.bundled import bundled_model_path, bundled_sample
+from model.common import USER_ERRORS, load_splits
+
+from . import report as R
+from .simulate import SimOptions, simulate
+
+MEMBRANE_LEVELS = ("register", "pe_sram", "glb", "dram", "auto")
+
+
+class UsageError(ValueError):
+    """A command-line value that cannot be simulated."""
+
+
+def overrides(pes: int | None = None, membrane: str | None = None, weights: str | None = None,
+              schedule: str | None = None) -> dict:
+    """Config overrides (validated like the YAML itself) from command-line values."""
+    over: dict = {}
+    if pes is not None:
+        over["pe_array"] = {"count": pes}
+    policy = {k: v for k, v in (("membrane_level", membrane), ("weight_level", weights),
+                                ("schedule", schedule)) if v is not None}
+    if policy:
+        over["policy"] = policy
+    return over
+
+
+def load_images(ckpt: C.Checkpoint, data: str | None, samples: int | None, seed: int = 0):
+    """The test images to simulate (bundled sample by default) and how many to use."""
+    if data:
+        ds = load_splits(data, ckpt.input_shape[1], ckpt.num_classes, need_train=False,
+                         seed=seed).test
+    else:
+        ds = bundled_sample()
+        if ds.image_size != ckpt.input_shape[1]:
+            raise UsageError(f"the bundled images are {ds.image_size}x{ds.image_size} but the "
+                             f"model expects {ckpt.input_shape[1]}x{ckpt.input_shape[1]}: "
+                             "pass --data DIR")
+    n = len(ds) if samples is None else samples
+    if n < 1:
+        raise UsageError(f"--samples must be positive, got {n}")
+    if n > len(ds):
+        raise UsageError(f"--samples {n} but the data has only {len(ds)} test images")
+    return ds, n
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m hwsim.run", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", default="45nm",
+                    help="config: a name (45nm), or a path (configs/45nm.yaml)")
+    ap.add_argument("--model", help="checkpoint (default: the bundled DIET-SNN)")
+    ap.add_argument("--data", help="data folder; its test split is simulated (default: the "
+                                   "bundled CIFAR-10 sample)")
+    ap.add_argument("--samples", type=int, help="images to simulate (default: 200, or all if "
+                                                "fewer)")
+    ap.add_argument("--timesteps", type=int, help="override T")
+    ap.add_argument("--pes", type=int, help="override the PE count")
+    ap.add_argument("--membrane", choices=MEMBRANE_LEVELS, help="override where membranes live")
+    ap.add_argument("--weights", choices=("pe_sram", "glb", "dram", "auto"),
+                    help="override where weights live")
+    ap.add_argument("--schedule", choices=("layer_by_layer", "pipelined"))
+    ap.add_argument("--first-layer", choices=("every_step", "once"), default="every_step",
+                    help="analog input layer: MACs at every step, or once (current reused)")
+    ap.add_argument("--energy", choices=("full", "paper"), default="full",
+                    help="ratio to headline: the full model or the paper's Table 3 formula")
+    ap.add_argument("--json", help="write the report (DESIGN.md §3 keys) here")
+    ap.add_argument("--csv", help="write per-layer CSVs into this folder")
+    ap.add_argument("--plot", help="write PNG plots into this folder")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--threads", type=int, help="torch threads (default: all cores)")
+    ap.add_argument("--no-check", action="store_true",
+                    help="skip the comparison with the PyTorch model")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        for name in ("timesteps", "batch_size"):
+            v = getattr(args, name)
+            if v is not None and v < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be positive, got {v}")
+        arch = load_arch(args.arch, overrides(args.pes, args.membrane, args.weights,
+                                              args.schedule))
+        model_path = args.model or bundled_model_path()
+        ckpt = C.load(model_path, stages=("converted", "snn"))
+        samples = args.samples
+        if samples is None and not args.data:
+            samples = min(200, len(bundled_sample()))
+        ds, n = load_images(ckpt, args.data, samples)
+        opts = SimOptions(timesteps=args.timesteps, batch_size=args.batch_size,
+                          energy_mode=args.energy, first_layer=args.first_layer,
+                          progress=not args.quiet, check=not args.no_check)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # spills are listed in the report instead
+            rep = simulate(ckpt, arch, ds, n, opts, model_name=str(model_path))
+    except (*USER_ERRORS, ConfigError, UsageError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(R.table(rep))
+    print()
+    print(R.summary(rep))
+    if args.json:
+        print(f"wrote {R.write_json(rep, args.json)}")
+    if args.csv:
+        for p in R.write_csv(rep, args.csv):
+            print(f"wrote {p}")
+    if args.plot:
+        for p in R.plot(rep, args.plot):
+            print(f"wrote {p}")
+    return rep
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""One simulation: a checkpoint, a chip and images in; the report (DESIGN.md §3) out.
+
+Images stream through in batches (memory stays bounded): each batch runs through the chip's
+functional datapath (``functional.run_batch``), is checked against the PyTorch model on the
+same stored weights, and its events are counted per layer, step and PE (``counts``). At the end
+the counts are priced and timed (``energy``) for the SNN and for the ANN baseline.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from arch_configs import ArchConfig
+from mapping.graph import layer_graph
+from mapping.placement import Mapping, map_network
+from model.checkpoint import Checkpoint
+from model.data import Dataset, batches, stratified_indices
+
+from . import energy as E
+from .counts import Counter, LayerCounts
+from .functional import MatchReport, compare_with_model, run_batch, store
+
+
+@dataclass
+class SimOptions:
+    timesteps: int | None = None  # None: the checkpoint's T
+    batch_size: int = 32
+    energy_mode: str = "full"  # full | paper
+    first_layer: str = "every_step"  # every_step | once (the analog current reused over T)
+    progress: bool = True
+    check: bool = True  # compare with the PyTorch model (functional_match)
+
+
+def _producers(nodes) -> dict[str, str | None]:
+    """For every node, the synaptic node (or None for the input) whose stream it carries."""
+    prod: dict[str, str | None] = {}
+    for n in nodes:
+        if n.kind == "input":
+            prod[n.name] = None
+        elif n.synaptic:
+            prod[n.name] = n.name
+        else:
+            prod[n.name] = prod[n.source]
+    return prod
+
+
+def consumers(nodes) -> dict[str, list[str]]:
+    """Synaptic layer -> the synaptic layers that read its output (incl. identity shortcuts)."""
+    prod = _producers(nodes)
+    out: dict[str, list[str]] = {}
+    for n in nodes:
+        if not n.synaptic:
+            continue
+        for src in (n.source, n.residual):
+            if src is None:
+                continue
+            p = prod[src] if src in prod else None
+            if p is not None and p != n.name:
+                out.setdefault(p, []).append(n.name)
+    return out
+
+
+def _membrane_level(nodes, mapping: Mapping, name: str) -> str | None:
+    """A shortcut conv writes into the membranes of the layer that adds it."""
+    lm = mapping.layer(name)
+    if lm.neuron is not None:
+        return lm.membrane_level
+    target = next(n.name for n in nodes if n.residual == name)
+    return mapping.layer(target).membrane_level
+
+
+def simulate(ckpt: Checkpoint, arch: ArchConfig, data: Dataset, samples: int,
+             opts: SimOptions, model_name: str = "") -> dict:
+    started = time.time()
+    T = opts.timesteps or ckpt.timesteps
+    exact = arch.precision.datapath == "int"
+    stored = store(ckpt, arch.precision.weight_bits if exact else None)
+    reference = ckpt.build().eval()  # full precision, float32
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mapping = map_network(layer_graph(ckpt), arch)
+    counter = Counter(mapping, T, first_layer_once=opts.first_layer == "once")
+    match = MatchReport()
+    correct = ref_correct = 0
+    mean, std = ckpt.preprocessing["mean"], ckpt.preprocessing["std"]
+    # a class-balanced subset (the data may be sorted by class)
+    subset = data.subset(stratified_indices(data.labels, samples)) if samples < len(data) \
+        else data
+    bar = tqdm(total=len(subset), desc="simulating", unit="img", disable=not opts.progress)
+    seen = 0
+    for x, y in batches(subset, opts.batch_size, mean, std):
+        with torch.no_grad():
+            res = run_batch(stored, x, T)
+            if opts.check:
+                match.add(compare_with_model(stored, x, T, res))
+            ref_logits = reference.snn(x, T).logits
+        counter.add(res.events, len(y))
+        correct += int((res.logits.argmax(1) == y.numpy()).sum())
+        ref_correct += int((ref_logits.argmax(1) == y).sum())
+        seen += len(y)
+        bar.update(len(y))
+        bar.set_postfix(acc=f"{correct / seen:.3f}")
+    bar.close()
+    n = len(subset)
+    report = build_report(ckpt, arch, mapping, counter, T, opts, n, model_name)
+    report["accuracy"] = {
+        "snn": correct / n, "reference": ref_correct / n,
+        "functional_match": match.functional_match if opts.check else None,
+        "spike_mismatches": match.spike_mismatches if opts.check else None,
+        "prediction_mismatches": match.prediction_mismatches if opts.check else None,
+        "spikes_compared": match.spikes_compared,
+        "datapath": (f"int: {arch.precision.weight_bits}-bit fixed-point weights "
+                     "(power-of-two scale), float32 membrane arithmetic" if exact else
+                     "fp: full-precision weights, float64 on both sides"),
+    }
+    report["mapping_warnings"] = list(mapping.warnings) + [str(w.message) for w in caught
+                                                           if "spill" not in str(w.message)]
+    report["seconds"] = round(time.time() - started, 2)
+    return report
+
+
+def _layer_row(lc: LayerCounts, snn: E.LayerCost, ann: E.LayerCost, lm, v_level) -> dict:
+    acs = float(lc.per_image(lc.accumulates).sum())
+    steps = lc.T
+    lif_rw = lc.neurons * steps if lc.neuron == "lif" else 0
+    scatter_rw = 0.0 if lc.analog else acs
+    pe = lc.per_image(lc.pe_work)
+    busy = pe.sum(axis=0)
+    return {
+        "name": lc.name, "kind": lc.kind, "neuron": lc.neuron, "neurons": lc.neurons,
+        "analog_input": lc.analog,
+        "spikes": float(lc.per_image(lc.output_spikes).sum()),
+        "spike_rate": lc.spike_rate,
+        "input_events": float(lc.per_image(lc.input_events).sum()),
+        "ann_macs": lc.ann_macs,
+        "snn_acs": 0.0 if lc.analog else acs,
+        "snn_macs": acs if lc.analog else 0.0,
+        "membrane_reads": scatter_rw + lif_rw, "membrane_writes": scatter_rw + lif_rw,
+        "weight_reads": acs,
+        "membrane_level": v_level, "weight_level": lm.weight_level, "pes_used": lm.pes_used,
+        "pe_load_imbalance": float(busy.max() / busy.mean()) if busy.size and busy.mean() else 1.0,
+        "acs_per_step": [float(v) for v in lc.per_image(lc.accumulates)],
+        "spikes_per_step": [float(v) for v in lc.per_image(lc.output_spikes)],
+        "cycles": snn.cycles,
+        "energy_pj": {**snn.energy_pj, "total": snn.total_pj},
+        "ann_cycles": ann.cycles,
+        "ann_energy_pj": {**ann.energy_pj, "total": ann.total_pj},
+    }
+
+
+def build_report(ckpt: Checkpoint, arch: ArchConfig, mapping: Mapping, counter: Counter, T: int,
+                 opts: SimOptions, samples: int, model_name: str) -> dict:
+    nodes = ckpt.nodes()
+    cons = consumers(nodes)
+    order = [n.name for n in nodes if n.synaptic]
+    counts = [counter.layers[name] for name in order]
+    snn_costs, ann_costs, levels = [], [], []
+    for lc in counts:
+        lm = mapping.layer(lc.name)
+        dest = E._destinations(mapping, cons, lc.name)
+        v_level = _membrane_level(nodes, mapping, lc.name)
+        levels.append(v_level)
+        snn_costs.append(E.snn_layer_cost(arch, mapping, lc, lm, v_level, dest))
+        ann_costs.append(E.ann_layer_cost(arch, mapping, lc, lm, dest))
+    snn_cycles = E.schedule_cycles([c.cycles for c in snn_costs], T, mapping.schedule)
+    ann_cycles = E.schedule_cycles([c.cycles for c in ann_costs], 1, mapping.schedule)
+    snn_s = E.add_leakage(snn_costs, arch, snn_cycles)
+    ann_s = E.add_leakage(ann_costs, arch, ann_cycles)
+    layers = [_layer_row(lc, s, a, mapping.layer(lc.name), v)
+              for lc, s, a, v in zip(counts, snn_costs, ann_costs, levels)]
+
+    def total(costs, parts):
+        d = {p: float(sum(c.energy_pj[p] for c in costs)) for p in parts}
+        d["total"] = float(sum(d.values()))
+        return d
+
+    snn_e, ann_e = total(snn_costs, E.SNN_PARTS), total(ann_costs, E.ANN_PARTS)
+    paper = E.paper_energy(counts, arch)
+    mode = opts.energy_mode
+    snn_total = paper["snn_pj"] if mode == "paper" else snn_e["total"]
+    ann_total = paper["ann_pj"] if mode == "paper" else ann_e["total"]
+    spikes = sum(r["spikes"] for r in layers)
+    neurons = sum(r["neurons"] for r in layers if r["neuron"] == "lif")
+    return {
+        "model": {"name": model_name, "architecture": ckpt.arch, "timesteps": T,
+                  "dataset": ckpt.dataset, "stage": ckpt.stage, "reset": ckpt.reset},
+        "arch": arch.summary() | {"schedule": mapping.schedule,
+                                  "partition": mapping.partition,
+                                  "membrane_policy": mapping.membrane_policy,
+                                  "weight_policy": mapping.weight_policy,
+                                  "first_layer": opts.first_layer},
+        "samples": samples,
+        "energy_mode": mode,
+        "layers": layers,
+        "snn": {"energy_pj": snn_e, "latency_cycles": snn_cycles, "latency_s": snn_s,
+                "spikes": spikes, "mean_spike_rate": spikes / neurons if neurons else 0.0},
+        "ann": {"energy_pj": ann_e, "latency_cycles": ann_cycles, "latency_s": ann_s},
+        "paper": paper,
+        "ratio": {"energy_ann_over_snn": ann_total / snn_total if snn_total else None,
+                  "energy_ann_over_snn_full": ann_e["total"] / snn_e["total"],
+                  "energy_ann_over_snn_paper": paper["ratio"],
+                  "latency_ann_over_snn": ann_cycles / snn_cycles if snn_cycles else None},
+        "mapping": {"on_chip": mapping.on_chip, "spilled_bytes": mapping.spilled_bytes,
+                    "buffer_level": mapping.buffer_level},
+    }
