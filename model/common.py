@@ -20,6 +20,13 @@ from .network import Network
 USER_ERRORS = (D.DataError, CheckpointError, ArchitectureError, FileNotFoundError)
 
 
+def progress(iterable=None, **kw) -> tqdm:
+    """A tqdm bar: live on a terminal, a line every 30 s in a log file."""
+    interactive = sys.stderr.isatty()
+    return tqdm(iterable, mininterval=0.2 if interactive else 30.0,
+                dynamic_ncols=interactive, **kw)
+
+
 def fail(msg: str, code: int = 2) -> None:
     """Print one clear line to stderr and exit (no traceback for user errors)."""
     print(f"error: {msg}", file=sys.stderr)
@@ -92,10 +99,10 @@ def evaluate(net: Network, ds: D.Dataset, preprocessing: dict, *, snn: bool, tim
     net.eval()
     correct = 0
     spikes: dict[str, float] = {n.name: 0.0 for n in net.spiking_layers} if snn else {}
-    bar = tqdm(D.batches(ds, batch_size, preprocessing["mean"], preprocessing["std"],
-                         workers=workers),
-               total=(len(ds) + batch_size - 1) // batch_size, desc=desc, leave=False,
-               unit="batch", disable=None)
+    bar = progress(D.batches(ds, batch_size, preprocessing["mean"], preprocessing["std"],
+                             workers=workers),
+                   total=(len(ds) + batch_size - 1) // batch_size, desc=desc, leave=False,
+                   unit="batch")
     for x, y in bar:
         if snn:
             out = net.snn(x, timesteps)

@@ -53,7 +53,8 @@ def plot_fig2(report: dict, out_dir: str | Path) -> list[Path]:
     rows = [r for r in report["layers"] if r["leak"] is not None]
     names = [r["name"] for r in rows]
     x = np.arange(len(rows))
-    title = f"{report['model']['architecture']} {report['model']['dataset']}, T={report['timesteps']}"
+    m = report["model"]
+    title = f"{m['architecture']} {m['dataset']}, T={report['timesteps']}"
     paths = []
 
     fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(rows) + 2), 3.4))
@@ -122,8 +123,11 @@ def run(args) -> dict:
 def print_report(report: dict) -> None:
     snn = report["timesteps"] is not None
     print(f"{'layer':<16}{'kind':<8}{'neurons':>10}{'leak':>9}{'thresh':>10}{'spike rate':>12}")
+
+    def f(v, w, p):
+        return f"{v:>{w}.{p}f}" if v is not None else f"{'-':>{w}}"
+
     for r in report["layers"]:
-        f = (lambda v, w, p: f"{v:>{w}.{p}f}" if v is not None else f"{'-':>{w}}")
         print(f"{r['name']:<16}{r['kind']:<8}{r['neurons']:>10}{f(r['leak'], 9, 4)}"
               f"{f(r['threshold'], 10, 4)}{f(r['spike_rate'], 12, 4)}")
     mode = f"SNN T={report['timesteps']}" if snn else "ANN"

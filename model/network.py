@@ -29,9 +29,9 @@ class SNNOutput:
     """Result of one SNN forward pass over T steps.
 
     ``logits`` [B, classes] = the output layer's accumulated current a[T]; ``spikes`` maps each
-    spiking layer to its spike tensor [T, B, ...] (when recorded); ``spike_counts`` maps it to the
-    total number of spikes over the batch and all T (0-d tensors); ``membranes`` maps it to u[t] [T, B, ...]
-    (when asked for), and the output layer to a[t].
+    spiking layer to its spike tensor [T, B, ...] (when recorded); ``spike_counts`` maps it to
+    the total number of spikes over the batch and all T (0-d tensors); ``membranes`` maps it to
+    u[t] [T, B, ...] (when asked for), and the output layer to a[t].
     """
 
     logits: torch.Tensor
@@ -225,7 +225,8 @@ class Network(nn.Module):
                     y = self._run_integrate(n, y, is_static, T, record_membranes, out)
                     is_static = True
             elif n.kind == "avgpool":
-                y = self._pool(n, src) if is_static else _flat_time(src, lambda v: self._pool(n, v))
+                y = (self._pool(n, src) if is_static
+                     else _flat_time(src, lambda v, n=n: self._pool(n, v)))
             elif n.kind == "flatten":
                 y = src.flatten(1) if is_static else src.flatten(2)
             else:  # dropout: one mask per sample, shared by all T steps

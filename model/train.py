@@ -30,6 +30,7 @@ from .common import (
     evaluate,
     fail,
     load_splits,
+    progress,
     seed_everything,
     set_threads,
 )
@@ -86,10 +87,11 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
             g["lr"] = lr
         net.train()
         n_batches = (len(splits.train) + args.batch_size - 1) // args.batch_size
-        bar = tqdm(D.batches(splits.train, args.batch_size, mean, std, shuffle=True,
-                             augment=True, seed=args.seed, epoch=epoch, workers=args.workers),
-                   total=n_batches, desc=f"{label} epoch {epoch + 1}/{args.epochs}",
-                   unit="batch", disable=None)
+        bar = progress(D.batches(splits.train, args.batch_size, mean, std, shuffle=True,
+                                 augment=True, seed=args.seed, epoch=epoch,
+                                 workers=args.workers),
+                       total=n_batches, desc=f"{label} epoch {epoch + 1}/{args.epochs}",
+                       unit="batch")
         t0, loss_sum, correct, seen = time.time(), 0.0, 0, 0
         for x, y in bar:
             logits = step_fn(x, T).logits if snn else step_fn(x)
@@ -127,8 +129,15 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
 
 def _finish(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, history: list,
             extra: dict, started: float) -> None:
-    """Measure validation and test accuracy once, write the checkpoint, print one summary."""
+    """Measure validation and test accuracy once, write the checkpoint, print one summary.
+
+    With ``--half`` the weights are rounded to float16 first, so the metrics are those of the
+    stored model."""
     T = ckpt.timesteps
+    if getattr(args, "half", False):
+        with torch.no_grad():
+            for w in net.weights.values():
+                w.copy_(w.half().float())
     val = evaluate(net, splits.val, ckpt.preprocessing, snn=snn, timesteps=T,
                    batch_size=args.eval_batch_size, desc="validation")
     test = evaluate(net, splits.test, ckpt.preprocessing, snn=snn, timesteps=T,
@@ -192,15 +201,14 @@ def cmd_convert(args) -> None:
     idx = D.stratified_indices(splits.train.labels, n, args.seed)
     x, _ = next(D.batches(splits.train.subset(idx), n, ckpt.preprocessing["mean"],
                           ckpt.preprocessing["std"]))
-    bar = tqdm(total=len(net.spiking_layers), desc="threshold balancing", unit="layer",
-               disable=None)
+    bar = progress(total=len(net.spiking_layers), desc="threshold balancing", unit="layer")
 
-    def progress(name, thr):
+    def on_layer(name, thr):
         bar.set_postfix(layer=name, v=f"{thr:.3f}")
         bar.update()
 
     thresholds = balance_thresholds(net, x, args.timesteps, args.percentile, args.scale,
-                                    progress)
+                                    on_layer)
     bar.close()
     _finish(net, ckpt, splits, args, snn=True, history=[],
             extra={"percentile": args.percentile, "scale": args.scale,

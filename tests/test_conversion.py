@@ -24,8 +24,10 @@ def independent_thresholds(net, x, T, q):
     for n in net.nodes[1:]:
         if n.synaptic:
             w = net.weight(n.name).detach()
-            def syn(h):
+
+            def syn(h, w=w, n=n):
                 return F.conv2d(h, w, padding=n.padding) if n.kind == "conv" else F.linear(h, w)
+
             cur = [syn(x)] * T if spikes_in is None else [syn(s) for s in spikes_in]
             if n.neuron != "lif":
                 break
