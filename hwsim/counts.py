@@ -30,7 +30,9 @@ class LayerCounts:
     """Sums over ``images`` images for one synaptic layer; arrays indexed by timestep t.
 
     ``pe_work`` [T, pes_used]: ACs (or MACs for the analog layer) done by each of the layer's
-    PEs; ``pe_neurons`` [pes_used]: neurons each PE updates (leak/compare) per step.
+    PEs; ``pe_neurons`` [pes_used]: neurons each PE updates (leak/compare) per step;
+    ``residual_events`` [T]: identity-shortcut adds (in ``accumulates``, but they read no
+    weight).
     """
 
     name: str
@@ -46,6 +48,7 @@ class LayerCounts:
     output_spikes: np.ndarray
     pe_work: np.ndarray
     pe_neurons: np.ndarray
+    residual_events: np.ndarray
     images: int = 0
 
     def per_image(self, a: np.ndarray) -> np.ndarray:
@@ -89,7 +92,8 @@ class Counter:
                     else np.zeros(lm.pes_used, np.int64)
                 lc = LayerCounts(name, lm.kind, lm.neuron, lm.neurons, lm.params, lm.ann_macs,
                                  ev.analog, self.T, np.zeros(self.T), np.zeros(self.T),
-                                 np.zeros(self.T), np.zeros((self.T, lm.pes_used)), npe)
+                                 np.zeros(self.T), np.zeros((self.T, lm.pes_used)), npe,
+                                 np.zeros(self.T))
                 self.layers[name] = lc
             lc.images += images
             lc.input_events += ev.input_events
@@ -110,4 +114,5 @@ class Counter:
                 else:
                     lc.pe_work += np.outer(ev.fanin, npe_outputs)
             if ev.residual_events is not None:
+                lc.residual_events += ev.residual_events
                 lc.pe_work += np.outer(ev.residual_events, npe_outputs / npe_outputs.sum())

@@ -4,7 +4,8 @@ where counts meet the technology table. Every term is listed in docs/hwsim.md.
 Accounting (per image; Lemaire et al. 2022 style, with the memory level from the mapping):
 
 SNN, spiking-input layer, per synaptic accumulate (AC = event × reached neuron):
-    one add at membrane width (compute), one weight read at the weight level (weights),
+    one add at membrane width (compute), one weight read at the weight level (weights; none
+    for the adds of an identity shortcut),
     one membrane read + one write at the membrane level (membrane: the scatter is a
     read-modify-write of the target neuron's potential).
   per neuron per timestep (LIF phase): one membrane read + write, one leak (multiply or
@@ -149,9 +150,11 @@ def snn_layer_cost(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: Laye
         book.op("compute", lc.neurons * steps, add)
     else:
         book.op("compute", acs, add)
-        # from DRAM, each step fetches the weights its events need, at most the whole layer
-        fetched = np.minimum(lc.per_image(lc.accumulates), lc.params).sum()
-        book.weights(lm.weight_level, acs, fetched, p.weight_bits)
+        # identity-shortcut adds read no weight; from DRAM, each step fetches the weights its
+        # events need, at most the whole layer
+        uses = lc.per_image(lc.accumulates - lc.residual_events)
+        book.weights(lm.weight_level, uses.sum(), np.minimum(uses, lc.params).sum(),
+                     p.weight_bits)
         book.access("membrane", v_level, acs, p.membrane_bits)  # read
         book.access("membrane", v_level, acs, p.membrane_bits)  # write
     if lc.neuron == "lif":

@@ -215,6 +215,10 @@ def run_batch(stored: StoredModel, x: torch.Tensor, T: int) -> BatchResult:
                 if is_static:
                     static.add(n.name)
             res.events[n.name] = ev
+        elif n.source in static:  # the analog image pooled or flattened: torch [B, ...]
+            values[n.name] = (F.avg_pool2d(src, n.kernel, n.stride) if n.kind == "avgpool"
+                              else src.flatten(1) if n.kind == "flatten" else src)
+            static.add(n.name)
         elif n.kind == "avgpool":
             t_b = src.shape[:2]
             pooled = K.avgpool(src.reshape(-1, *src.shape[2:]), n.kernel)

@@ -150,8 +150,8 @@ def plot(report: dict, out_dir: str | Path) -> list[Path]:
     w = 0.4
     fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(layers) + 2), 4.2))
     legend = {}
-    for side, key, parts, off, hatch in (("SNN", "energy_pj", SNN_PARTS, -w / 2, None),
-                                         ("ANN", "ann_energy_pj", ANN_PARTS, w / 2, "//")):
+    for key, parts, off, hatch in (("energy_pj", SNN_PARTS, -w / 2, None),
+                                   ("ann_energy_pj", ANN_PARTS, w / 2, "//")):
         bottom = np.zeros(len(layers))
         for part in parts:
             vals = np.array([r[key][part] for r in layers]) / 1e6

@@ -141,7 +141,7 @@ def _layer_row(lc: LayerCounts, snn: E.LayerCost, ann: E.LayerCost, lm, v_level)
         "snn_acs": 0.0 if lc.analog else acs,
         "snn_macs": acs if lc.analog else 0.0,
         "membrane_reads": scatter_rw + lif_rw, "membrane_writes": scatter_rw + lif_rw,
-        "weight_reads": acs,
+        "weight_reads": acs - float(lc.per_image(lc.residual_events).sum()),
         "membrane_level": v_level, "weight_level": lm.weight_level, "pes_used": lm.pes_used,
         "pe_load_imbalance": float(busy.max() / busy.mean()) if busy.size and busy.mean() else 1.0,
         "acs_per_step": [float(v) for v in lc.per_image(lc.accumulates)],
