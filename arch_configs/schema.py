@@ -264,6 +264,9 @@ class Policy:
         "pipelined: each layer owns a group of PEs sized by its work"))
     leak: Literal["multiply", "shift"] = field(metadata=meta(
         "leak as u·λ (one multiply) or u − (u >> k) (one shift and one add)"))
+    first_layer: Literal["every_step", "once"] = field(metadata=meta(
+        "the analog input layer: its MACs at every timestep, or once per image with the "
+        "current (constant over T) kept and reused"))
 
 
 @dataclass(frozen=True)

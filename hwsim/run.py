@@ -32,13 +32,14 @@ class UsageError(ValueError):
 
 
 def overrides(pes: int | None = None, membrane: str | None = None, weights: str | None = None,
-              schedule: str | None = None) -> dict:
+              schedule: str | None = None, first_layer: str | None = None) -> dict:
     """Config overrides (validated like the YAML itself) from command-line values."""
     over: dict = {}
     if pes is not None:
         over["pe_array"] = {"count": pes}
     policy = {k: v for k, v in (("membrane_level", membrane), ("weight_level", weights),
-                                ("schedule", schedule)) if v is not None}
+                                ("schedule", schedule), ("first_layer", first_layer))
+              if v is not None}
     if policy:
         over["policy"] = policy
     return over
@@ -79,8 +80,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--weights", choices=("pe_sram", "glb", "dram", "auto"),
                     help="override where weights live")
     ap.add_argument("--schedule", choices=("layer_by_layer", "pipelined"))
-    ap.add_argument("--first-layer", choices=("every_step", "once"), default="every_step",
-                    help="analog input layer: MACs at every step, or once (current reused)")
+    ap.add_argument("--first-layer", choices=("every_step", "once"),
+                    help="override policy.first_layer: the analog input layer's MACs at every "
+                         "step, or once (current reused)")
     ap.add_argument("--energy", choices=("full", "paper"), default="full",
                     help="ratio to headline: the full model or the paper's Table 3 formula")
     ap.add_argument("--json", help="write the report (DESIGN.md §3 keys) here")
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
             if v is not None and v < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be positive, got {v}")
         arch = load_arch(args.arch, overrides(args.pes, args.membrane, args.weights,
-                                              args.schedule))
+                                              args.schedule, args.first_layer))
         model_path = args.model or bundled_model_path()
         ckpt = C.load(model_path, stages=("converted", "snn"))
         samples = args.samples
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
             samples = min(200, len(bundled_sample()))
         ds, n = load_images(ckpt, args.data, samples)
         opts = SimOptions(timesteps=args.timesteps, batch_size=args.batch_size,
-                          energy_mode=args.energy, first_layer=args.first_layer,
+                          energy_mode=args.energy,
                           progress=not args.quiet, check=not args.no_check)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # spills are listed in the report instead

@@ -31,7 +31,6 @@ class SimOptions:
     timesteps: int | None = None  # None: the checkpoint's T
     batch_size: int = 32
     energy_mode: str = "full"  # full | paper
-    first_layer: str = "every_step"  # every_step | once (the analog current reused over T)
     progress: bool = True
     check: bool = True  # compare with the PyTorch model (functional_match)
 
@@ -84,7 +83,7 @@ def simulate(ckpt: Checkpoint, arch: ArchConfig, data: Dataset, samples: int,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         mapping = map_network(layer_graph(ckpt), arch)
-    counter = Counter(mapping, T, first_layer_once=opts.first_layer == "once")
+    counter = Counter(mapping, T, first_layer_once=arch.policy.first_layer == "once")
     match = MatchReport()
     correct = ref_correct = 0
     mean, std = ckpt.preprocessing["mean"], ckpt.preprocessing["std"]
@@ -193,7 +192,7 @@ def build_report(ckpt: Checkpoint, arch: ArchConfig, mapping: Mapping, counter: 
                                   "partition": mapping.partition,
                                   "membrane_policy": mapping.membrane_policy,
                                   "weight_policy": mapping.weight_policy,
-                                  "first_layer": opts.first_layer},
+                                  "first_layer": arch.policy.first_layer},
         "samples": samples,
         "energy_mode": mode,
         "layers": layers,
