@@ -194,8 +194,10 @@ def run_batch(stored: StoredModel, x: torch.Tensor, T: int) -> BatchResult:
                     r = r[None]
                 elif is_static and n.residual not in static:
                     cur, is_static = cur[None], False
-                if not net.node(n.residual).synaptic:
-                    # identity shortcut: each event adds its value into one membrane
+                src_node = net.node(n.residual)
+                if not (src_node.synaptic and src_node.neuron is None):
+                    # identity shortcut (spikes of a LIF layer or a pool; a shortcut conv's
+                    # accumulates are its own layer's): each event adds into one membrane
                     ev.residual_events = K.events_per_map(
                         r.reshape(-1, *r.shape[2:])).reshape(r.shape[0], -1).sum(axis=1)
                     ev.accumulates = ev.accumulates + ev.residual_events
