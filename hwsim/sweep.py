@@ -1,0 +1,808 @@
+"""Design-space sweeps: accuracy, energy and latency over timesteps, PE count, node, membranes.
+
+    python -m hwsim.sweep --arch configs/45nm.yaml --model vgg16.pt --timesteps 1,2,3,5,10 \\
+        --pes 16,64,256,1024 [--nodes 45nm,7nm] [--membrane register,glb,dram] \\
+        [--samples N] [--data DIR] --out DIR
+
+A point is one (T, PE count, node, membrane level) combination. Each point's accuracy comes
+from the model re-run at that T on the chip's datapath; its energy (SNN, ANN, ratio and
+breakdown) and latency (the simulator's and the SimPy system model's, ``hwsim.system``) from the
+counts priced on that chip. The functional run does not depend on the hardware, so it runs once
+per T and every hardware point re-counts and re-prices its events.
+
+Results land in DIR/points.csv as each point finishes (one row appended and flushed at a
+time); a rerun of the same command skips the points already there, so an interrupted sweep
+loses nothing. At the end the CSV is rewritten in grid order, and DIR gets pareto.csv (the
+energy-latency Pareto front), summary.md, the plots pareto.png, vs_timesteps.png and
+cycles_vs_pes.png, and reports/KEY.json (each point's full report).
+
+Points run on Dask (``dask.distributed``): a local cluster with one single-threaded worker per
+core by default, ``--scheduler ADDRESS`` for an existing cluster, ``--workers 0`` in this
+process. Every way gives the same rows. See docs/sweeps.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import re
+import sys
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from arch_configs import LEVELS, ArchConfig, ConfigError, list_configs, load_arch
+from arch_configs.loader import read_merged, resolve
+from mapping.graph import layer_graph
+from mapping.placement import map_network
+from model import checkpoint as C
+from model.bundled import bundled_model_path
+from model.common import USER_ERRORS, progress
+from model.data import ArraySet, Dataset, batches, stratified_indices
+
+from .counts import Counter
+from .energy import ANN_PARTS, SNN_PARTS
+from .functional import LayerEvents, MatchReport, compare_with_model, run_batch, store
+from .run import load_images, overrides
+from .simulate import SimOptions, build_report
+from .system import system_timing
+
+VERSION = 1  # of the row format and the point key
+MEMBRANE_LEVELS = (*LEVELS, "auto")
+NODE_NAMES = tuple(n for n in list_configs() if re.fullmatch(r"\d+nm", n))
+CSV_NAME = "points.csv"
+
+POINT_COLUMNS = ["key", "model", "arch", "timesteps", "pes", "node", "membrane", "samples"]
+COLUMNS = POINT_COLUMNS + [
+    "accuracy_snn", "accuracy_reference", "functional_match", "spike_mismatches",
+    "prediction_mismatches", "mean_spike_rate",
+    "snn_energy_pj", "ann_energy_pj", "energy_ratio", "paper_snn_pj", "paper_ann_pj",
+    "paper_ratio",
+    *(f"snn_{p}_pj" for p in SNN_PARTS), *(f"ann_{p}_pj" for p in ANN_PARTS),
+    "latency_s", "latency_cycles", "system_compute_cycles", "system_memory_stall_cycles",
+    "system_noc_cycles", "glb_utilisation", "dram_utilisation", "noc_utilisation",
+    "compute_bound_cycles", "sim_latency_cycles", "sim_latency_s", "ann_latency_cycles",
+    "ann_latency_s", "schedule", "membrane_levels", "weight_levels", "on_chip",
+    "spilled_bytes",
+]
+
+
+class GridError(ValueError):
+    """A sweep that cannot run (bad grid, unknown name, unusable output folder)."""
+
+
+# ------------------------------------------------------------------------------------ the grid
+def parse_ints(text: str, flag: str) -> tuple[int, ...]:
+    """'1,2,5' -> (1, 2, 5): positive integers, no empty items; duplicates dropped."""
+    items = [s.strip() for s in str(text).split(",")]
+    if not any(items):
+        raise GridError(f"{flag}: empty list; expected comma-separated positive integers")
+    out = []
+    for s in items:
+        if not s:
+            raise GridError(f"{flag} {text!r}: empty item; expected comma-separated positive "
+                            "integers")
+        try:
+            v = int(s)
+        except ValueError:
+            raise GridError(f"{flag}: {s!r} is not an integer") from None
+        if v < 1:
+            raise GridError(f"{flag}: {v} must be a positive integer")
+        out.append(v)
+    return tuple(dict.fromkeys(out))
+
+
+def parse_names(text: str, flag: str, allowed: Iterable[str]) -> tuple[str, ...]:
+    """'45nm,7nm' -> ('45nm', '7nm'), each one of ``allowed``; duplicates dropped."""
+    allowed = tuple(allowed)
+    items = [s.strip() for s in str(text).split(",")]
+    if not any(items):
+        raise GridError(f"{flag}: empty list; expected some of {', '.join(allowed)}")
+    for s in items:
+        if s not in allowed:
+            what = "empty item" if not s else f"unknown name {s!r}"
+            raise GridError(f"{flag}: {what}; expected some of {', '.join(allowed)}")
+    return tuple(dict.fromkeys(items))
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of the grid; None means the base config's own value."""
+
+    timesteps: int
+    pes: int | None = None
+    node: str | None = None
+    membrane: str | None = None
+
+
+@dataclass(frozen=True)
+class Grid:
+    timesteps: tuple[int, ...]
+    pes: tuple[int | None, ...] = (None,)
+    nodes: tuple[str | None, ...] = (None,)
+    membranes: tuple[str | None, ...] = (None,)
+
+    def __post_init__(self):
+        for name, vals in (("timesteps", self.timesteps), ("pes", self.pes)):
+            if not vals:
+                raise GridError(f"--{name}: empty list")
+            bad = [v for v in vals if v is not None and (not isinstance(v, int) or v < 1)]
+            if bad:
+                raise GridError(f"--{name}: {bad[0]} must be a positive integer")
+        if not self.nodes or not self.membranes:
+            raise GridError("--nodes/--membrane: empty list")
+        for n in self.nodes:
+            if n is not None and n not in NODE_NAMES:
+                raise GridError(f"--nodes: unknown name {n!r}; expected some of "
+                                f"{', '.join(NODE_NAMES)}")
+        for m in self.membranes:
+            if m is not None and m not in MEMBRANE_LEVELS:
+                raise GridError(f"--membrane: unknown level {m!r}; expected some of "
+                                f"{', '.join(MEMBRANE_LEVELS)}")
+
+    def points(self) -> list[Point]:
+        """Every combination, T outermost, then PEs, node, membrane level."""
+        return [Point(t, p, n, m) for t in self.timesteps for p in self.pes
+                for n in self.nodes for m in self.membranes]
+
+
+def node_technology(name: str) -> dict:
+    """The ``technology`` section of a packaged node config (e.g. 7nm), as YAML data."""
+    return read_merged(resolve(name), {})["technology"]
+
+
+def point_arch(base: str, point: Point, schedule: str | None = None,
+               first_layer: str | None = None) -> ArchConfig:
+    """The base config with the point's PE count, node (its technology section: the same chip
+    in that process) and membrane level (and the sweep's schedule and first-layer policy)."""
+    over = overrides(point.pes, point.membrane, None, schedule, first_layer)
+    if point.node is not None:
+        over["technology"] = node_technology(point.node)
+    return load_arch(base, over or None)
+
+
+# --------------------------------------------------------------------------- identity and keys
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def data_sha256(ds: Dataset) -> str:
+    """Identity of the simulated images: their pixels and labels (file names for folders)."""
+    h = hashlib.sha256()
+    if isinstance(ds, ArraySet):
+        h.update(np.ascontiguousarray(ds.images).tobytes())
+    else:
+        for f in ds.files:
+            st = os.stat(f)
+            h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    h.update(np.ascontiguousarray(ds.labels).astype(np.int64).tobytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What, besides the point, decides a point's results (and so its key)."""
+
+    model: str  # the path as given (reported)
+    model_sha: str
+    data_sha: str
+    samples: int
+    check: bool = True
+    tiles: int = 8
+
+
+def point_key(spec: SweepSpec, timesteps: int, arch: ArchConfig) -> str:
+    """A stable id: hash of the resolved chip, T, the model file, the images and options."""
+    chip = dataclasses.asdict(arch)
+    chip.pop("source_file", None)
+    blob = json.dumps({"version": VERSION, "model": spec.model_sha, "data": spec.data_sha,
+                       "samples": spec.samples, "check": spec.check, "tiles": spec.tiles,
+                       "timesteps": timesteps,
+                       "chip": chip}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------- the work itself
+@dataclass
+class FunctionalRun:
+    """The chip's datapath at one T over the images: per batch its events (for re-counting on
+    any mapping), the accuracies and the check against the PyTorch model."""
+
+    timesteps: int
+    weight_bits: int | None
+    samples: int
+    batches: list[tuple[dict[str, LayerEvents], int]] = field(default_factory=list)
+    correct: int = 0
+    reference_correct: int = 0
+    match: MatchReport = field(default_factory=MatchReport)
+    check: bool = True
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import numba
+
+        torch.set_num_threads(threads)
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def functional_run(ckpt: C.Checkpoint, data: Dataset, timesteps: int, weight_bits: int | None,
+                   batch_size: int = 32, check: bool = True,
+                   threads: int | None = None) -> FunctionalRun:
+    """The images (a class-balanced subset is taken already) through the chip's datapath at
+    ``timesteps`` (the loop of ``hwsim.simulate.simulate``, keeping the events)."""
+    _set_threads(threads)
+    stored = store(ckpt, weight_bits)
+    reference = ckpt.build().eval()
+    run = FunctionalRun(timesteps, weight_bits, len(data), check=check)
+    mean, std = ckpt.preprocessing["mean"], ckpt.preprocessing["std"]
+    for x, y in batches(data, batch_size, mean, std):
+        with torch.no_grad():
+            res = run_batch(stored, x, timesteps)
+            if check:
+                run.match.add(compare_with_model(stored, x, timesteps, res))
+            ref_logits = reference.snn(x, timesteps).logits
+        run.batches.append((res.events, len(y)))
+        run.correct += int((res.logits.argmax(1) == y.numpy()).sum())
+        run.reference_correct += int((ref_logits.argmax(1) == y).sum())
+    return run
+
+
+def point_report(ckpt: C.Checkpoint, arch: ArchConfig, run: FunctionalRun, model_name: str = "",
+                 tiles: int = 8) -> dict:
+    """The simulator's report (DESIGN.md §3) for one chip from a functional run, plus
+    ``system``: the SimPy timing (``hwsim.system``) with the chip's bandwidths and with
+    unlimited ones (``compute_bound``)."""
+    T = run.timesteps
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mapping = map_network(layer_graph(ckpt), arch)
+    counter = Counter(mapping, T, first_layer_once=arch.policy.first_layer == "once")
+    for events, images in run.batches:
+        counter.add(events, images)
+    opts = SimOptions(timesteps=T, progress=False, check=run.check)
+    rep = build_report(ckpt, arch, mapping, counter, T, opts, run.samples, model_name)
+    m, exact = run.match, arch.precision.datapath == "int"
+    rep["accuracy"] = {
+        "snn": run.correct / run.samples, "reference": run.reference_correct / run.samples,
+        "functional_match": m.functional_match if run.check else None,
+        "spike_mismatches": m.spike_mismatches if run.check else None,
+        "prediction_mismatches": m.prediction_mismatches if run.check else None,
+        "spikes_compared": m.spikes_compared,
+        "datapath": (f"int: {arch.precision.weight_bits}-bit fixed-point weights "
+                     "(power-of-two scale), float32 membrane arithmetic" if exact else
+                     "fp: full-precision weights, float64 on both sides"),
+    }
+    rep["mapping_warnings"] = list(mapping.warnings) + [str(w.message) for w in caught
+                                                        if "spill" not in str(w.message)]
+    nodes = ckpt.nodes()
+    rep["system"] = system_timing(arch, mapping, counter, nodes, tiles=tiles).to_dict()
+    rep["system"]["compute_bound"] = system_timing(arch, mapping, counter, nodes,
+                                                   unlimited=True, tiles=tiles).cycles
+    return rep
+
+
+def _cell(v) -> str:
+    """A CSV cell that reads back to the same text in every run (floats via repr)."""
+    if v is None:
+        return ""
+    if isinstance(v, bool | np.bool_):
+        return "true" if v else "false"
+    if isinstance(v, int | np.integer):
+        return str(int(v))
+    if isinstance(v, float | np.floating):
+        return repr(float(v))
+    return str(v)
+
+
+def report_row(rep: dict, key: str, point: Point, base: str) -> dict[str, str]:
+    """The CSV row of one point."""
+    acc, snn, ann, paper, sysd = (rep["accuracy"], rep["snn"], rep["ann"], rep["paper"],
+                                  rep["system"])
+    lif = [r for r in rep["layers"] if r["neuron"] == "lif"]
+    row = {
+        "key": key, "model": rep["model"]["name"], "arch": base,
+        "timesteps": rep["model"]["timesteps"], "pes": rep["arch"]["pes"],
+        "node": f"{rep['arch']['node_nm']}nm", "membrane": rep["arch"]["membrane_policy"],
+        "samples": rep["samples"],
+        "accuracy_snn": acc["snn"], "accuracy_reference": acc["reference"],
+        "functional_match": acc["functional_match"],
+        "spike_mismatches": acc["spike_mismatches"],
+        "prediction_mismatches": acc["prediction_mismatches"],
+        "mean_spike_rate": snn["mean_spike_rate"],
+        "snn_energy_pj": snn["energy_pj"]["total"], "ann_energy_pj": ann["energy_pj"]["total"],
+        "energy_ratio": rep["ratio"]["energy_ann_over_snn_full"],
+        "paper_snn_pj": paper["snn_pj"], "paper_ann_pj": paper["ann_pj"],
+        "paper_ratio": paper["ratio"],
+        **{f"snn_{p}_pj": snn["energy_pj"][p] for p in SNN_PARTS},
+        **{f"ann_{p}_pj": ann["energy_pj"][p] for p in ANN_PARTS},
+        "latency_s": sysd["seconds"], "latency_cycles": sysd["cycles"],
+        "system_compute_cycles": sysd["critical"]["compute"],
+        "system_memory_stall_cycles": sysd["critical"]["memory_stall"],
+        "system_noc_cycles": sysd["critical"]["noc"],
+        **{f"{r}_utilisation": sysd["utilisation"][r] for r in ("glb", "dram", "noc")},
+        "compute_bound_cycles": sysd["compute_bound"],
+        "sim_latency_cycles": snn["latency_cycles"], "sim_latency_s": snn["latency_s"],
+        "ann_latency_cycles": ann["latency_cycles"], "ann_latency_s": ann["latency_s"],
+        "schedule": rep["arch"]["schedule"],
+        "membrane_levels": "+".join(dict.fromkeys(r["membrane_level"] for r in lif)),
+        "weight_levels": "+".join(dict.fromkeys(r["weight_level"] for r in rep["layers"])),
+        "on_chip": rep["mapping"]["on_chip"], "spilled_bytes": rep["mapping"]["spilled_bytes"],
+    }
+    assert list(row) == COLUMNS, "report_row and COLUMNS disagree"
+    return {k: _cell(v) for k, v in row.items()}
+
+
+def price_point(ckpt: C.Checkpoint, arch: ArchConfig, run: FunctionalRun, key: str,
+                point: Point, base: str, model_name: str,
+                tiles: int) -> tuple[dict[str, str], dict]:
+    """One point's CSV row and full report (a Dask task)."""
+    rep = point_report(ckpt, arch, run, model_name, tiles)
+    rep["sweep"] = {"key": key, "point": dataclasses.asdict(point), "base_arch": base}
+    return report_row(rep, key, point, base), rep
+
+
+# ------------------------------------------------------------------------------ the CSV file
+class ResultsFile:
+    """points.csv: one row per finished point, appended and flushed as points finish.
+
+    On open, rows cut short by an interruption and repeated keys are dropped (the first row of a
+    key wins) and the file is rewritten atomically, so appends always start on a fresh line."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows: dict[str, dict[str, str]] = {}
+        if path.is_file():
+            self._load()
+        self._rewrite(list(self.rows.values()))
+
+    def _load(self) -> None:
+        text = self.path.read_text()
+        complete = text if text.endswith("\n") else text[:text.rfind("\n") + 1]
+        reader = csv.reader(io.StringIO(complete))
+        header = next(reader, None)
+        if header is None:
+            return
+        if header != COLUMNS:
+            raise GridError(f"{self.path}: its columns are not this version's ({VERSION}); "
+                            "use another --out or remove the file")
+        for cells in reader:
+            if len(cells) == len(COLUMNS) and cells[0] and cells[0] not in self.rows:
+                self.rows[cells[0]] = dict(zip(COLUMNS, cells))
+
+    def _rewrite(self, rows: list[dict[str, str]]) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, COLUMNS, lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    def append(self, row: dict[str, str]) -> None:
+        if row["key"] in self.rows:
+            return
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, COLUMNS, lineterminator="\n").writerow(row)
+            f.flush()
+            os.fsync(f.fileno())
+        self.rows[row["key"]] = row
+
+    def finish(self, order: list[str]) -> list[dict[str, str]]:
+        """Rewrite in ``order`` (keys of this grid), rows of other grids after them; return
+        this grid's rows."""
+        mine = [self.rows[k] for k in order if k in self.rows]
+        wanted = set(order)
+        self._rewrite(mine + [r for k, r in self.rows.items() if k not in wanted])
+        return mine
+
+
+# ---------------------------------------------------------------------------------- execution
+@dataclass
+class Task:
+    key: str
+    point: Point
+    arch: ArchConfig
+
+    @property
+    def functional(self) -> tuple[int, int | None]:
+        """What the functional run depends on: T and the stored weight format."""
+        p = self.arch.precision
+        return self.point.timesteps, p.weight_bits if p.datapath == "int" else None
+
+
+Done = Callable[[Task, dict[str, str], dict], None]
+
+
+def run_serial(tasks: list[Task], ckpt, data, spec: SweepSpec, base: str, batch_size: int,
+               done: Done, status: Callable[[str], None] = lambda s: None) -> None:
+    """All tasks in this process: each functional run once, then its points."""
+    groups: dict[tuple[int, int | None], list[Task]] = {}
+    for t in tasks:
+        groups.setdefault(t.functional, []).append(t)
+    for (T, bits), group in groups.items():
+        status(f"functional run T={T}")
+        run = functional_run(ckpt, data, T, bits, batch_size, spec.check)
+        for t in group:
+            status(f"T={T} {t.arch.pes} PEs")
+            row, rep = price_point(ckpt, t.arch, run, t.key, t.point, base, spec.model,
+                                   spec.tiles)
+            done(t, row, rep)
+
+
+def local_cluster(workers: int):
+    """A Dask LocalCluster of ``workers`` single-threaded worker processes (spawned: Numba's
+    OpenMP threading layer is not fork-safe)."""
+    import dask
+    from dask.distributed import LocalCluster
+
+    with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            dashboard_address=None, silence_logs=logging.ERROR)
+
+
+def run_dask(tasks: list[Task], ckpt, data, spec: SweepSpec, base: str, batch_size: int,
+             client, done: Done, threads: int = 1) -> None:
+    """The same work as :func:`run_serial` as a Dask graph: a functional task per T, then a
+    pricing task per point that depends on it; rows are handled as they complete."""
+    from dask.distributed import as_completed
+
+    ck_f = client.scatter(ckpt, broadcast=True, hash=False)
+    data_f = client.scatter(data, broadcast=True, hash=False)
+    runs = {}
+    futures = {}
+    for t in tasks:
+        T, bits = t.functional
+        if t.functional not in runs:
+            runs[t.functional] = client.submit(
+                functional_run, ck_f, data_f, T, bits, batch_size, spec.check, threads,
+                key=f"functional-T{T}-{bits}-{spec.model_sha[:8]}-{os.urandom(4).hex()}",
+                priority=10)
+        fut = client.submit(price_point, ck_f, t.arch, runs[t.functional], t.key, t.point,
+                            base, spec.model, spec.tiles,
+                            key=f"point-{t.key}-{os.urandom(4).hex()}")
+        futures[fut] = t
+    try:
+        for fut in as_completed(list(futures)):
+            row, rep = fut.result()
+            done(futures[fut], row, rep)
+    finally:
+        for fut in futures:
+            fut.cancel()
+        for fut in runs.values():
+            fut.cancel()
+
+
+# ------------------------------------------------------------------------------------ results
+def pareto_front(*objectives: Iterable[float]) -> list[int]:
+    """Indices of the points no other point dominates, every objective minimised (another point
+    dominates if it is at least as good in all and strictly better in one); sorted by the
+    objectives."""
+    x = np.asarray([list(o) for o in objectives], float).T  # [points, objectives]
+    front = []
+    for i in range(len(x)):
+        dominated = (x <= x[i]).all(axis=1) & (x < x[i]).any(axis=1)
+        if not dominated.any():
+            front.append(i)
+    return sorted(front, key=lambda i: tuple(x[i]))
+
+
+def _f(row: dict[str, str], k: str) -> float:
+    return float(row[k]) if row[k] not in ("", None) else math.nan
+
+
+def _eng(pj: float) -> str:
+    return f"{pj / 1e6:.3f} µJ" if pj >= 1e4 else f"{pj:.1f} pJ"
+
+
+def summary_table(rows: list[dict[str, str]], front: set[str], front_acc: set[str]) -> str:
+    """A markdown table of the points: accuracy, energy, latency; the Pareto fronts marked."""
+    head = ["T", "PEs", "node", "membrane", "accuracy", "SNN energy", "ANN/SNN", "latency",
+            "stall %", "NoC %", "front E,L", "front E,L,acc"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cyc = _f(r, "latency_cycles") or 1.0
+        lines.append("| " + " | ".join([
+            r["timesteps"], r["pes"], r["node"], r["membrane"],
+            f"{_f(r, 'accuracy_snn'):.3f}", _eng(_f(r, "snn_energy_pj")),
+            f"{_f(r, 'energy_ratio'):.2f}x", f"{_f(r, 'latency_s') * 1e3:.4f} ms",
+            f"{100 * _f(r, 'system_memory_stall_cycles') / cyc:.0f}",
+            f"{100 * _f(r, 'system_noc_cycles') / cyc:.0f}",
+            "*" if r["key"] in front else "", "*" if r["key"] in front_acc else ""]) + " |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, str]], front: list[int], out: Path) -> list[Path]:
+    """pareto.png, vs_timesteps.png, cycles_vs_pes.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    col = lambda k: np.array([_f(r, k) for r in rows])  # noqa: E731
+    energy, lat, acc = col("snn_energy_pj") / 1e6, col("latency_s") * 1e3, col("accuracy_snn")
+    T, pes = col("timesteps").astype(int), col("pes").astype(int)
+    hw = [(r["node"], r["membrane"]) for r in rows]
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    sc = ax.scatter(lat, energy, c=acc, cmap="viridis", s=36, zorder=2)
+    fe, fl = energy[front], lat[front]
+    ax.step(fl[np.argsort(fl)], fe[np.argsort(fl)], where="post", color="k", lw=1, zorder=1)
+    ax.scatter(fl, fe, facecolors="none", edgecolors="red", s=110, lw=1.5, zorder=3,
+               label="Pareto front")
+    several_hw = len(set(hw)) > 1
+    for i in front:
+        label = f"T={T[i]}, {pes[i]} PEs" + (f", {hw[i][0]}, {hw[i][1]}" if several_hw else "")
+        ax.annotate(label, (lat[i], energy[i]), fontsize=7, xytext=(4, 4),
+                    textcoords="offset points")
+    ax.set(xscale="log", yscale="log", xlabel="latency per image (ms, SimPy system model)",
+           ylabel="SNN energy per image (µJ)", title="Energy vs latency (colour: accuracy)")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_minor_formatter(NullFormatter())
+    fig.colorbar(sc, ax=ax, label="accuracy (simulator)")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    paths.append(out / "pareto.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    ts = sorted(set(T))
+    first = {t: next(i for i in range(len(rows)) if T[i] == t) for t in ts}
+    axes[0].plot(ts, [acc[first[t]] for t in ts], "o-", label="simulator (stored weights)")
+    axes[0].plot(ts, [_f(rows[first[t]], "accuracy_reference") for t in ts], "s--",
+                 label="full-precision model")
+    axes[0].set(xlabel="timesteps T", ylabel="accuracy", title="Accuracy vs T")
+    axes[0].legend(fontsize=8)
+    mid = sorted(set(pes))[len(set(pes)) // 2]
+    for h in dict.fromkeys(hw):
+        idx = [i for i in range(len(rows)) if hw[i] == h and pes[i] == mid]
+        idx.sort(key=lambda i: T[i])
+        axes[1].plot(T[idx], energy[idx], "o-", label=f"{h[0]}, V in {h[1]}")
+    axes[1].set(yscale="log", xlabel="timesteps T", ylabel="SNN energy per image (µJ)",
+                title=f"Energy vs T ({mid} PEs)")
+    axes[1].legend(fontsize=7)
+    h0 = hw[0]
+    for p in sorted(set(pes)):
+        idx = sorted((i for i in range(len(rows)) if hw[i] == h0 and pes[i] == p),
+                     key=lambda i: T[i])
+        axes[2].plot(T[idx], lat[idx], "o-", label=f"{p} PEs")
+    axes[2].set(yscale="log", xlabel="timesteps T", ylabel="latency per image (ms)",
+                title=f"Latency vs T ({h0[0]}, V in {h0[1]})")
+    axes[2].legend(fontsize=7)
+    for a in axes:
+        a.set_xticks(ts)
+    fig.tight_layout()
+    paths.append(out / "vs_timesteps.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for k, t in enumerate(ts):
+        idx = sorted((i for i in range(len(rows)) if hw[i] == h0 and T[i] == t),
+                     key=lambda i: pes[i])
+        color = f"C{k % 10}"
+        ax.plot(pes[idx], col("latency_cycles")[idx], "o-", color=color,
+                label=f"T={t} system (SimPy)")
+        ax.plot(pes[idx], col("sim_latency_cycles")[idx], "x:", color=color,
+                label=f"T={t} per-layer model")
+        ax.plot(pes[idx], col("compute_bound_cycles")[idx], ".--", color=color, alpha=0.5,
+                label=f"T={t} compute-bound")
+    ax.set(xscale="log", yscale="log", xlabel="PE count", ylabel="cycles per image",
+           title=f"Cycles vs PE count ({h0[0]}, V in {h0[1]})")
+    ax.set_xticks(sorted(set(pes)))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    paths.append(out / "cycles_vs_pes.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def write_outputs(rows: list[dict[str, str]], out: Path, plots: bool = True) -> dict:
+    """pareto.csv, summary.md and the plots from this grid's rows; returns the front's keys
+    and the summary text."""
+    energy = [_f(r, "snn_energy_pj") for r in rows]
+    latency = [_f(r, "latency_s") for r in rows]
+    front = pareto_front(energy, latency)
+    keys = [rows[i]["key"] for i in front]
+    keys_acc = {rows[i]["key"] for i in
+                pareto_front(energy, latency, [-_f(r, "accuracy_snn") for r in rows])}
+    with open(out / "pareto.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows[i] for i in front)
+    text = summary_table(rows, set(keys), keys_acc)
+    best = {"highest accuracy": max(rows, key=lambda r: _f(r, "accuracy_snn")),
+            "lowest energy": min(rows, key=lambda r: _f(r, "snn_energy_pj")),
+            "lowest latency": min(rows, key=lambda r: _f(r, "latency_s"))}
+    notes = [f"- {what}: T={r['timesteps']}, {r['pes']} PEs, {r['node']}, V in "
+             f"{r['membrane']} (accuracy {_f(r, 'accuracy_snn'):.3f}, "
+             f"{_eng(_f(r, 'snn_energy_pj'))}, {_f(r, 'latency_s') * 1e3:.4f} ms)"
+             for what, r in best.items()]
+    md = ("# Sweep summary\n\n" + f"{len(rows)} points; {len(keys)} on the energy-latency "
+          f"Pareto front, {len(keys_acc)} on the energy-latency-accuracy front. Energy: SNN "
+          "per image (full model); latency: the SimPy system model; stall % and NoC %: their "
+          "shares of it on the critical path.\n\n" + text + "\n\n" + "\n".join(notes) + "\n")
+    (out / "summary.md").write_text(md)
+    paths = plot(rows, front, out) if plots and rows else []
+    return {"front": keys, "front_accuracy": sorted(keys_acc), "summary": md, "plots": paths}
+
+
+# ---------------------------------------------------------------------------------------- CLI
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m hwsim.sweep", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", default="45nm", help="base config: a name or a path")
+    ap.add_argument("--model", help="checkpoint (default: the bundled DIET-SNN)")
+    ap.add_argument("--timesteps", required=True, help="comma-separated T values, e.g. 1,2,5")
+    ap.add_argument("--pes", help="comma-separated PE counts (default: the config's)")
+    ap.add_argument("--nodes", help=f"comma-separated nodes, of {', '.join(NODE_NAMES)} "
+                                    "(default: the config's own)")
+    ap.add_argument("--membrane", help="comma-separated membrane levels, of "
+                                       f"{', '.join(MEMBRANE_LEVELS)} (default: the config's)")
+    ap.add_argument("--schedule", choices=("layer_by_layer", "pipelined"),
+                    help="override the config's schedule")
+    ap.add_argument("--samples", type=int, help="images per point (default: 100, or all if "
+                                                "fewer)")
+    ap.add_argument("--data", help="data folder; its test split is simulated (default: the "
+                                   "bundled CIFAR-10 sample)")
+    ap.add_argument("--out", required=True, help="folder for points.csv, plots and summary")
+    ap.add_argument("--first-layer", choices=("every_step", "once"),
+                    help="override policy.first_layer (the analog input layer's MACs at every "
+                         "step, or once)")
+    ap.add_argument("--tiles", type=int, default=8,
+                    help="tiles per layer step in the SimPy system model (default 8)")
+    ap.add_argument("--workers", type=int,
+                    help="local Dask workers (default: one per core; 0: run in this process)")
+    ap.add_argument("--scheduler", help="address of an existing Dask scheduler")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--no-check", action="store_true",
+                    help="skip the comparison with the PyTorch model")
+    ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    return ap
+
+
+@dataclass
+class Prepared:
+    tasks: list[Task]
+    order: list[str]
+    ckpt: C.Checkpoint
+    data: Dataset
+    spec: SweepSpec
+    results: ResultsFile
+
+
+def prepare(args) -> Prepared:
+    """Everything checked before any work: the grid, every chip, the model, the images and
+    the output folder. Raises GridError, ConfigError or a USER_ERRORS exception."""
+    grid = Grid(parse_ints(args.timesteps, "--timesteps"),
+                parse_ints(args.pes, "--pes") if args.pes is not None else (None,),
+                parse_names(args.nodes, "--nodes", NODE_NAMES) if args.nodes is not None
+                else (None,),
+                parse_names(args.membrane, "--membrane", MEMBRANE_LEVELS)
+                if args.membrane is not None else (None,))
+    for name in ("samples", "batch_size", "tiles"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise GridError(f"--{name.replace('_', '-')} must be positive, got {v}")
+    if args.workers is not None and args.workers < 0:
+        raise GridError(f"--workers must be >= 0, got {args.workers}")
+    archs = [(p, point_arch(args.arch, p, args.schedule, args.first_layer))
+             for p in grid.points()]
+    model_path = args.model or str(bundled_model_path())
+    ckpt = C.load(model_path, stages=("converted", "snn"))
+    ds, n = load_images(ckpt, args.data, args.samples)
+    if args.samples is None:
+        n = min(n, 100)
+    data = ds.subset(stratified_indices(ds.labels, n)) if n < len(ds) else ds
+    spec = SweepSpec(model=str(model_path), model_sha=file_sha256(model_path),
+                     data_sha=data_sha256(data), samples=n, check=not args.no_check,
+                     tiles=args.tiles)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GridError(f"--out {out}: cannot create ({e.strerror})") from None
+    results = ResultsFile(out / CSV_NAME)
+    tasks = [Task(point_key(spec, p.timesteps, a), p, a) for p, a in archs]
+    order = list(dict.fromkeys(t.key for t in tasks))
+    return Prepared(tasks, order, ckpt, data, spec, results)
+
+
+@contextlib.contextmanager
+def _dask_client(args, client=None):
+    """The given client, or one to ``--scheduler``, or a local cluster sized to the machine
+    (``--workers``); what is opened here is closed on exit."""
+    if client is not None:
+        yield client
+        return
+    from dask.distributed import Client
+
+    if args.scheduler:
+        with Client(args.scheduler) as c:
+            yield c
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    with local_cluster(args.workers or cores or 1) as cluster, Client(cluster) as c:
+        yield c
+
+
+def run_sweep(args, client=None) -> dict:
+    """Run (or finish) a sweep; ``client``: a dask.distributed Client to use instead of the
+    one ``args`` asks for. Returns {"rows", "front", "summary", "plots", "computed"}."""
+    prep = prepare(args)
+    out = Path(args.out)
+    todo, seen = [], set()
+    for t in prep.tasks:
+        if t.key not in prep.results.rows and t.key not in seen:
+            todo.append(t)
+            seen.add(t.key)
+    (out / "reports").mkdir(exist_ok=True)
+    bar = progress(total=len(prep.order), initial=len(prep.order) - len(todo), desc="sweep",
+                   unit="point", disable=args.quiet)
+
+    def done(task: Task, row: dict[str, str], rep: dict) -> None:
+        path = out / "reports" / f"{task.key}.json"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(rep, indent=1, default=float))
+        os.replace(tmp, path)
+        prep.results.append(row)
+        bar.set_postfix_str(f"T={row['timesteps']} {row['pes']} PEs {row['node']} "
+                            f"{row['membrane']}: acc {float(row['accuracy_snn']):.3f}")
+        bar.update(1)
+
+    try:
+        if todo and client is None and args.workers == 0 and not args.scheduler:
+            run_serial(todo, prep.ckpt, prep.data, prep.spec, args.arch, args.batch_size, done,
+                       status=lambda s: bar.set_description_str(f"sweep ({s})"))
+        elif todo:
+            with _dask_client(args, client) as c:
+                run_dask(todo, prep.ckpt, prep.data, prep.spec, args.arch, args.batch_size, c,
+                         done)
+    finally:
+        bar.close()
+    rows = prep.results.finish(prep.order)
+    res = write_outputs(rows, out, plots=not args.no_plots)
+    res.update(rows=rows, computed=len(todo))
+    return res
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parser().parse_args(argv)
+    try:
+        res = run_sweep(args)
+    except (*USER_ERRORS, ConfigError, GridError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(res["summary"])
+    print(f"{len(res['rows'])} points ({res['computed']} computed now) in {args.out}: "
+          f"{CSV_NAME}, pareto.csv, summary.md" +
+          "".join(f", {p.name}" for p in res["plots"]))
+    return res
+
+
+if __name__ == "__main__":
+    main()
