@@ -96,13 +96,13 @@ class Counter:
                                  np.zeros(self.T))
                 self.layers[name] = lc
             lc.images += images
-            lc.input_events += ev.input_events
+            # the analog layer computed once reads its pixels once
+            computed = (np.arange(self.T) == 0) if ev.analog and self.first_layer_once else True
+            lc.input_events += np.where(computed, ev.input_events, 0)
             lc.output_spikes += ev.output_spikes
             npe_outputs = np.asarray(lm.neurons_per_pe, dtype=np.float64)
             if ev.analog:
-                macs = ev.accumulates.astype(np.float64)
-                if self.first_layer_once:
-                    macs = np.where(np.arange(self.T) == 0, macs, 0.0)
+                macs = np.where(computed, ev.accumulates, 0).astype(np.float64)
                 lc.accumulates += macs
                 per_neuron = lm.ann_macs / lm.outputs
                 work = np.outer(macs > 0, npe_outputs * per_neuron * images)

@@ -397,6 +397,7 @@ def test_first_layer_once_computes_its_macs_once(tiny):
     c_every, c_once = every["layers"][0], once["layers"][0]
     assert c_every["snn_macs"] == 3 * c_every["ann_macs"]
     assert c_once["snn_macs"] == c_once["weight_reads"] == c_once["ann_macs"]
+    assert (c_every["input_events"], c_once["input_events"]) == (3 * 3072, 3072)
     assert c_once["cycles"] < c_every["cycles"]
     assert c_once["energy_pj"]["compute"] < c_every["energy_pj"]["compute"]
     assert [r["snn_acs"] for r in once["layers"]] == [r["snn_acs"] for r in every["layers"]]
