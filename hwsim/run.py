@@ -56,7 +56,7 @@ def load_images(ckpt: C.Checkpoint, data: str | None, samples: int | None, seed:
             raise UsageError(f"the bundled images are {ds.image_size}x{ds.image_size} but the "
                              f"model expects {ckpt.input_shape[1]}x{ckpt.input_shape[1]}: "
                              "pass --data DIR")
-    n = len(ds) if samples is None else samples
+    n = min(200, len(ds)) if samples is None else samples
     if n < 1:
         raise UsageError(f"--samples must be positive, got {n}")
     if n > len(ds):
@@ -109,10 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
                                               args.schedule, args.first_layer))
         model_path = args.model or bundled_model_path()
         ckpt = C.load(model_path, stages=("converted", "snn"))
-        samples = args.samples
-        if samples is None and not args.data:
-            samples = min(200, len(bundled_sample()))
-        ds, n = load_images(ckpt, args.data, samples)
+        ds, n = load_images(ckpt, args.data, args.samples)
         opts = SimOptions(timesteps=args.timesteps, batch_size=args.batch_size,
                           energy_mode=args.energy,
                           progress=not args.quiet, check=not args.no_check)

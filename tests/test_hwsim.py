@@ -433,3 +433,13 @@ def test_paper_mode_on_a_real_run(tiny):
     assert rep["paper"]["ann_pj"] == pytest.approx(ann)
     assert rep["paper"]["snn_pj"] == pytest.approx(snn)
     assert rep["ratio"]["energy_ann_over_snn"] == pytest.approx(ann / snn)
+
+
+def test_batching_does_not_change_the_counts(tiny):
+    whole, single = sim(*tiny), sim(*tiny, batch_size=1)
+    for a, b in zip(whole["layers"], single["layers"]):
+        for k in ("spikes", "input_events", "snn_acs", "snn_macs", "weight_reads",
+                  "membrane_reads", "cycles"):
+            assert a[k] == pytest.approx(b[k], rel=1e-12), (a["name"], k)
+        assert a["energy_pj"] == pytest.approx(b["energy_pj"], rel=1e-12)
+    assert whole["snn"]["energy_pj"] == pytest.approx(single["snn"]["energy_pj"], rel=1e-12)

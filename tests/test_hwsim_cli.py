@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -125,3 +126,20 @@ def test_bad_inputs_give_one_error_line(case, says, tmp_path, npz_dir):
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], p.stderr
     assert "Traceback" not in p.stderr and p.stdout == ""
+
+
+def test_default_sample_count_is_200_or_all_if_fewer(tmp_path):
+    from hwsim.run import load_images
+
+    ckpt = Checkpoint("tiny", "cifar10", 10, (3, 32, 32), {"mean": MEAN, "std": STD},
+                      "converted", 2)
+    for test_images in (250, 100):
+        folder = tmp_path / str(test_images)
+        folder.mkdir()
+        for split, n in (("train", 10), ("test", test_images)):
+            images, labels = make_images(n)
+            np.savez(folder / f"{split}.npz", images=images, labels=labels)
+    assert load_images(ckpt, str(tmp_path / "250"), None)[1] == 200
+    assert load_images(ckpt, str(tmp_path / "100"), None)[1] == 100
+    assert load_images(ckpt, str(tmp_path / "100"), 7)[1] == 7
+    assert load_images(ckpt, None, None)[1] == 200  # the bundled sample has 1000
