@@ -122,14 +122,18 @@ def main(argv: list[str] | None = None) -> dict:
     print(R.table(rep))
     print()
     print(R.summary(rep))
-    if args.json:
-        print(f"wrote {R.write_json(rep, args.json)}")
-    if args.csv:
-        for p in R.write_csv(rep, args.csv):
-            print(f"wrote {p}")
-    if args.plot:
-        for p in R.plot(rep, args.plot):
-            print(f"wrote {p}")
+    try:
+        if args.json:
+            print(f"wrote {R.write_json(rep, args.json)}")
+        if args.csv:
+            for p in R.write_csv(rep, args.csv):
+                print(f"wrote {p}")
+        if args.plot:
+            for p in R.plot(rep, args.plot):
+                print(f"wrote {p}")
+    except OSError as e:
+        print(f"error: cannot write {e.filename}: {e.strerror}", file=sys.stderr)
+        raise SystemExit(2) from None
     return rep
 
 

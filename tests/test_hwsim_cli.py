@@ -143,3 +143,16 @@ def test_default_sample_count_is_200_or_all_if_fewer(tmp_path):
     assert load_images(ckpt, str(tmp_path / "100"), None)[1] == 100
     assert load_images(ckpt, str(tmp_path / "100"), 7)[1] == 7
     assert load_images(ckpt, None, None)[1] == 200  # the bundled sample has 1000
+
+
+def test_an_unwritable_output_path_is_one_error_line(tmp_path, npz_dir, capsys):
+    from hwsim.run import main
+
+    model = tiny_checkpoint(tmp_path / "t.pt")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as e:
+        main(["--model", str(model), "--data", str(npz_dir), "--samples", "2", "--quiet",
+              "--json", str(tmp_path / "file" / "r.json")])
+    assert e.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write"), lines
