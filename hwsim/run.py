@@ -35,6 +35,8 @@ def overrides(pes: int | None = None, membrane: str | None = None, weights: str 
               schedule: str | None = None, first_layer: str | None = None) -> dict:
     """Config overrides (validated like the YAML itself) from command-line values."""
     over: dict = {}
+    if pes is not None and pes < 1:
+        raise UsageError(f"--pes must be a positive PE count, got {pes}")
     if pes is not None:
         over["pe_array"] = {"count": pes}
     policy = {k: v for k, v in (("membrane_level", membrane), ("weight_level", weights),
