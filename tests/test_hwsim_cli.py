@@ -102,7 +102,7 @@ BAD_VALUE_YAML = "inherits: 45nm.yaml\npe_array:\n  count: many\n"
     ("missing model", "no such checkpoint"), ("foreign pt", "foreign"),
     ("bad yaml", "invalid YAML"), ("bad yaml value", "pe_array.count"),
     ("224 model, bundled 32x32 images", "224x224"), ("224 model, npz 32x32", "224x224"),
-    ("too many samples", "101"), ("negative pes", "pe_array.count")])
+    ("too many samples", "101"), ("negative pes", "--pes must be a positive")])
 def test_bad_inputs_give_one_error_line(case, says, tmp_path, npz_dir):
     args = {
         "missing model": lambda: ["--model", tmp_path / "nope.pt"],
