@@ -331,11 +331,15 @@ def step_compute_cycles(arch: ArchConfig, lc: LayerCounts) -> np.ndarray:
     return np.ceil(work / acc) + math.ceil(lif / acc)
 
 
+_PER_PE = ("pe_neurons",)  # LayerCounts arrays indexed by PE, not by timestep
+
+
 def _at_step(lc: LayerCounts, t: int) -> LayerCounts:
-    s = slice(t, t + 1)
-    return dataclasses.replace(lc, T=1, input_events=lc.input_events[s],
-                               accumulates=lc.accumulates[s], output_spikes=lc.output_spikes[s],
-                               pe_work=lc.pe_work[s])
+    """The counts of step t alone (T = 1): every array indexed by timestep sliced."""
+    per_step = {f.name: getattr(lc, f.name)[t:t + 1] for f in dataclasses.fields(lc)
+                if f.name not in _PER_PE and isinstance(getattr(lc, f.name), np.ndarray)
+                and getattr(lc, f.name).shape[:1] == (lc.T,)}
+    return dataclasses.replace(lc, T=1, **per_step)
 
 
 def step_traffic(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, membrane_level: str | None,

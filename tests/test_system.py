@@ -174,15 +174,16 @@ def priced(ckpt, events, over):
     return arch, mapping, counter
 
 
-@pytest.mark.parametrize("pes", [4, 64])
-def test_step_work_adds_up_to_the_simulators_layer_costs(counted, pes):
+@pytest.mark.parametrize("pes,membrane,weights", [(4, "glb", "dram"), (64, "dram", "glb"),
+                                                  (16, "register", "auto")])
+def test_step_work_adds_up_to_the_simulators_layer_costs(counted, pes, membrane, weights):
     ckpt, events = counted
-    arch, mapping, counter = priced(ckpt, events, {"pe_array": {"count": pes},
-                                                   "policy": {"membrane_level": "glb"}})
+    over = {"pe_array": {"count": pes},
+            "policy": {"membrane_level": membrane, "weight_level": weights}}
+    arch, mapping, counter = priced(ckpt, events, over)
     nodes = ckpt.nodes()
     cons = consumers(nodes)
-    big, _, _ = priced(ckpt, events, {"pe_array": {"count": pes},
-                                      "policy": {"membrane_level": "glb"}, **UNLIMITED})
+    big, _, _ = priced(ckpt, events, {**over, **UNLIMITED})
     for lw in S.layer_works(arch, mapping, counter, nodes):
         lc, lm = counter.layers[lw.name], mapping.layer(lw.name)
         v, dest = _membrane_level(nodes, mapping, lw.name), E._destinations(mapping, cons,
@@ -190,6 +191,8 @@ def test_step_work_adds_up_to_the_simulators_layer_costs(counted, pes):
         whole = E.snn_layer_cost(arch, mapping, lc, lm, v, dest).traffic.bits
         assert sum(s.glb_bits for s in lw.steps) == pytest.approx(whole["glb"])
         assert sum(s.dram_bits for s in lw.steps) == pytest.approx(whole["dram"])
+        if weights != "auto":
+            assert whole["glb"] > 0
         bound = E.snn_layer_cost(big, mapping, lc, lm, v, dest).cycles
         noc = arch.noc.hop_latency_cycles.value * E.mesh_hops(pes) * 3
         assert sum(s.compute_cycles for s in lw.steps) + noc == pytest.approx(bound)
