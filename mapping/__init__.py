@@ -22,5 +22,5 @@ from .graph import (
 from .placement import LayerMapping, LevelUsage, Mapping, MappingWarning, map_network
 
 __all__ = ["GraphError", "LayerMapping", "LevelUsage", "Mapping", "MappingWarning",
-           "graph_from_dict", "graph_from_json", "graph_table", "graph_to_dict", "graph_to_json", "layer_graph",
-           "map_network", "synaptic_layers", "totals"]
+           "graph_from_dict", "graph_from_json", "graph_table", "graph_to_dict", "graph_to_json",
+           "layer_graph", "map_network", "synaptic_layers", "totals"]
