@@ -508,8 +508,18 @@ def _f(row: dict[str, str], k: str) -> float:
     return float(row[k]) if row[k] not in ("", None) else math.nan
 
 
+def _time(s: float) -> str:
+    for unit, f in (("s", 1.0), ("ms", 1e-3)):
+        if s >= f:
+            return f"{s / f:.3g} {unit}"
+    return f"{s / 1e-6:.3g} µs"
+
+
 def _eng(pj: float) -> str:
-    return f"{pj / 1e6:.3f} µJ" if pj >= 1e4 else f"{pj:.1f} pJ"
+    for unit, f in (("mJ", 1e9), ("µJ", 1e6), ("nJ", 1e3)):
+        if pj >= f:
+            return f"{pj / f:.4g} {unit}"
+    return f"{pj:.4g} pJ"
 
 
 def summary_table(rows: list[dict[str, str]], front: set[str], front_acc: set[str]) -> str:
@@ -522,15 +532,17 @@ def summary_table(rows: list[dict[str, str]], front: set[str], front_acc: set[st
         lines.append("| " + " | ".join([
             r["timesteps"], r["pes"], r["node"], r["membrane"],
             f"{_f(r, 'accuracy_snn'):.3f}", _eng(_f(r, "snn_energy_pj")),
-            f"{_f(r, 'energy_ratio'):.2f}x", f"{_f(r, 'latency_s') * 1e3:.4f} ms",
+            f"{_f(r, 'energy_ratio'):.2f}x", _time(_f(r, "latency_s")),
             f"{100 * _f(r, 'system_memory_stall_cycles') / cyc:.0f}",
             f"{100 * _f(r, 'system_noc_cycles') / cyc:.0f}",
             "*" if r["key"] in front else "", "*" if r["key"] in front_acc else ""]) + " |")
     return "\n".join(lines)
 
 
-def plot(rows: list[dict[str, str]], front: list[int], out: Path) -> list[Path]:
-    """pareto.png, vs_timesteps.png, cycles_vs_pes.png."""
+def plot(rows: list[dict[str, str]], front: list[int], out: Path,
+         front_acc: list[int] = ()) -> list[Path]:
+    """pareto.png (the energy-latency front; ``front_acc``, the front with accuracy as a third
+    objective, marked too), vs_timesteps.png, cycles_vs_pes.png."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -548,9 +560,13 @@ def plot(rows: list[dict[str, str]], front: list[int], out: Path) -> list[Path]:
     fe, fl = energy[front], lat[front]
     ax.step(fl[np.argsort(fl)], fe[np.argsort(fl)], where="post", color="k", lw=1, zorder=1)
     ax.scatter(fl, fe, facecolors="none", edgecolors="red", s=110, lw=1.5, zorder=3,
-               label="Pareto front")
+               label="Pareto front (energy, latency)")
+    extra = [i for i in front_acc if i not in front]
+    if extra:
+        ax.scatter(lat[extra], energy[extra], facecolors="none", edgecolors="k", marker="D",
+                   s=90, lw=1.2, zorder=3, label="... with accuracy as a third objective")
     several_hw = len(set(hw)) > 1
-    for i in front:
+    for i in list(front) + (extra if len(extra) <= 12 else []):
         label = f"T={T[i]}, {pes[i]} PEs" + (f", {hw[i][0]}, {hw[i][1]}" if several_hw else "")
         ax.annotate(label, (lat[i], energy[i]), fontsize=7, xytext=(4, 4),
                     textcoords="offset points")
@@ -627,26 +643,28 @@ def write_outputs(rows: list[dict[str, str]], out: Path, plots: bool = True) -> 
     latency = [_f(r, "latency_s") for r in rows]
     front = pareto_front(energy, latency)
     keys = [rows[i]["key"] for i in front]
-    keys_acc = {rows[i]["key"] for i in
-                pareto_front(energy, latency, [-_f(r, "accuracy_snn") for r in rows])}
+    front_acc = pareto_front(energy, latency, [-_f(r, "accuracy_snn") for r in rows])
+    keys_acc = {rows[i]["key"] for i in front_acc}
     with open(out / "pareto.csv", "w", newline="") as f:
         w = csv.DictWriter(f, COLUMNS, lineterminator="\n")
         w.writeheader()
         w.writerows(rows[i] for i in front)
     text = summary_table(rows, set(keys), keys_acc)
-    best = {"highest accuracy": max(rows, key=lambda r: _f(r, "accuracy_snn")),
+    best = {"highest accuracy (then least energy)": min(
+                rows, key=lambda r: (-_f(r, "accuracy_snn"), _f(r, "snn_energy_pj"))),
             "lowest energy": min(rows, key=lambda r: _f(r, "snn_energy_pj")),
-            "lowest latency": min(rows, key=lambda r: _f(r, "latency_s"))}
+            "lowest latency": min(rows, key=lambda r: (_f(r, "latency_s"),
+                                                       _f(r, "snn_energy_pj")))}
     notes = [f"- {what}: T={r['timesteps']}, {r['pes']} PEs, {r['node']}, V in "
              f"{r['membrane']} (accuracy {_f(r, 'accuracy_snn'):.3f}, "
-             f"{_eng(_f(r, 'snn_energy_pj'))}, {_f(r, 'latency_s') * 1e3:.4f} ms)"
+             f"{_eng(_f(r, 'snn_energy_pj'))}, {_time(_f(r, 'latency_s'))})"
              for what, r in best.items()]
     md = ("# Sweep summary\n\n" + f"{len(rows)} points; {len(keys)} on the energy-latency "
           f"Pareto front, {len(keys_acc)} on the energy-latency-accuracy front. Energy: SNN "
           "per image (full model); latency: the SimPy system model; stall % and NoC %: their "
           "shares of it on the critical path.\n\n" + text + "\n\n" + "\n".join(notes) + "\n")
     (out / "summary.md").write_text(md)
-    paths = plot(rows, front, out) if plots and rows else []
+    paths = plot(rows, front, out, front_acc) if plots and rows else []
     return {"front": keys, "front_accuracy": sorted(keys_acc), "summary": md, "plots": paths}
 
 

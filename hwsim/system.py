@@ -267,7 +267,7 @@ class _System:
         while key is not None:
             r = self.rec[key]
             parts["compute"] += r.compute
-            parts["memory_stall"] += r.tiles_end - r.start - r.compute
+            parts["memory_stall"] += max(0.0, r.tiles_end - r.start - r.compute)  # no rounding
             parts["noc"] += r.end - r.tiles_end
             gates = [g for g in r.gates if g in self.rec]
             key = max(gates, key=lambda g: (self.rec[g].end, g)) if gates else None
