@@ -15,9 +15,11 @@ SNN, spiking-input layer, per synaptic accumulate (AC = event × reached neuron)
 SNN, analog first layer: per MAC one multiply + add and one weight read; per pixel read from
     the stream buffer; MACs at every step or once (``first_layer``); then the LIF phase.
 SNN, output layer: per AC an add into its accumulator (membrane traffic as above), no LIF.
-ANN baseline (same chip, same mapping, dense): per MAC one multiply + add (compute), one weight
-    read (weights) and one input-activation read (activations); per output one activation
-    write (activations) and one packet over the NoC (noc). Zeros are not skipped.
+ANN baseline (same chip, same mapping, dense: zeros are not skipped): the same event-driven
+    dataflow with every activation an event. Per MAC one multiply + add (compute), one weight
+    read (weights) and one partial-sum read + write where the layer's neuron state lives
+    (activations); per input one read from the activation buffer; per output one write to it
+    and one packet over the NoC (noc).
 Accesses that land in DRAM are booked under ``dram`` (so every part is exclusive); the input
 image is loaded from DRAM once per inference in both. Weights kept in DRAM are fetched into the
 GLB before use: the ANN fetches each layer once per image, the SNN per timestep only the weights
@@ -180,23 +182,29 @@ def snn_layer_cost(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: Laye
 
 
 def ann_layer_cost(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: LayerMapping,
-                   destinations: int) -> LayerCost:
-    """Energy (pJ, without leakage) and cycles of the same layer as a dense ANN layer."""
+                   state_level: str | None, inputs: int, destinations: int) -> LayerCost:
+    """Energy (pJ, without leakage) and cycles of the same layer as a dense ANN layer run on
+    the same chip and mapping: every input activation is an event (zeros included) that is
+    read once from the activation buffer and scattered like a spike, with a multiply."""
     p = arch.precision
     book = _Book(arch, ANN_PARTS)
     macs = float(lc.ann_macs)
-    level = mapping.ann_buffer_level
+    buffer = mapping.ann_buffer_level
     mult = arch.op_energy_pj("mult", max(p.weight_bits, p.activation_bits))
     add = arch.op_energy_pj("add", p.membrane_bits)
     book.op("compute", macs, mult + add)
     book.weights(lm.weight_level, macs, lc.params, p.weight_bits)  # from DRAM: once per image
-    book.access("activations", level, macs, p.activation_bits)  # input reads
+    book.access("activations", buffer, inputs, p.activation_bits)  # each input read once
+    level = state_level or "register"
+    book.access("activations", level, macs, p.membrane_bits)  # partial sum read
+    book.access("activations", level, macs, p.membrane_bits)  # partial sum write
     outputs = lm.outputs
-    book.access("activations", level, outputs, p.activation_bits)  # output writes
+    if lc.neuron is not None:  # activation written to the buffer and sent on
+        book.access("activations", buffer, outputs, p.activation_bits)
+        bits = packet_bits(outputs, p.activation_bits)
+        book.op("noc", 1.0, _noc_pj(arch, outputs, bits, destinations))
     if lc.analog:  # the input image comes from DRAM once per inference
-        book.access("dram", "dram", lc.per_image(lc.input_events)[0], p.activation_bits)
-    bits = packet_bits(outputs, p.activation_bits)
-    book.op("noc", 1.0, _noc_pj(arch, outputs, bits, destinations))
+        book.access("dram", "dram", inputs, p.activation_bits)
     per_output = lc.ann_macs / outputs
     busiest = max(lm.neurons_per_pe) * per_output
     compute = math.ceil(busiest / arch.pe_array.accumulators)

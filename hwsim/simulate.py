@@ -8,6 +8,7 @@ the counts are priced and timed (``energy``) for the SNN and for the ANN baselin
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -158,6 +159,7 @@ def build_report(ckpt: Checkpoint, arch: ArchConfig, mapping: Mapping, counter: 
     cons = consumers(nodes)
     order = [n.name for n in nodes if n.synaptic]
     counts = [counter.layers[name] for name in order]
+    by_name = {n.name: n for n in nodes}
     snn_costs, ann_costs, levels = [], [], []
     for lc in counts:
         lm = mapping.layer(lc.name)
@@ -165,7 +167,8 @@ def build_report(ckpt: Checkpoint, arch: ArchConfig, mapping: Mapping, counter: 
         v_level = _membrane_level(nodes, mapping, lc.name)
         levels.append(v_level)
         snn_costs.append(E.snn_layer_cost(arch, mapping, lc, lm, v_level, dest))
-        ann_costs.append(E.ann_layer_cost(arch, mapping, lc, lm, dest))
+        inputs = math.prod(by_name[lc.name].in_shape)
+        ann_costs.append(E.ann_layer_cost(arch, mapping, lc, lm, v_level, inputs, dest))
     snn_cycles = E.schedule_cycles([c.cycles for c in snn_costs], T, mapping.schedule)
     ann_cycles = E.schedule_cycles([c.cycles for c in ann_costs], 1, mapping.schedule)
     snn_s = E.add_leakage(snn_costs, arch, snn_cycles)
