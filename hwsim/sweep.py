@@ -55,7 +55,7 @@ from model.data import ArraySet, Dataset, batches, stratified_indices
 from .counts import Counter
 from .energy import ANN_PARTS, SNN_PARTS
 from .functional import LayerEvents, MatchReport, compare_with_model, run_batch, store
-from .run import load_images, overrides
+from .run import UsageError, load_images, overrides
 from .simulate import SimOptions, build_report
 from .system import system_timing
 
@@ -455,7 +455,7 @@ def local_cluster(workers: int):
 
     with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                            dashboard_address=None, silence_logs=logging.ERROR)
+                            dashboard_address=":0", silence_logs=logging.ERROR)
 
 
 def run_dask(tasks: list[Task], ckpt, data, spec: SweepSpec, base: str, batch_size: int,
@@ -812,7 +812,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser().parse_args(argv)
     try:
         res = run_sweep(args)
-    except (*USER_ERRORS, ConfigError, GridError) as e:
+    except (*USER_ERRORS, ConfigError, GridError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     print(res["summary"])

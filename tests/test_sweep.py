@@ -178,13 +178,21 @@ def test_bad_grids_fail_before_any_work(setup, tmp_path, monkeypatch, capsys, fl
     assert not (tmp_path / "out").exists()
 
 
-def test_a_missing_model_is_one_line(setup, tmp_path, capsys):
-    args = argv(setup, tmp_path / "out", "--workers", "0")
-    args[args.index("--model") + 1] = str(tmp_path / "no.pt")
-    with pytest.raises(SystemExit):
+@pytest.mark.parametrize("flag,value,message", [
+    ("--model", "no.pt", "no such checkpoint"),
+    ("--samples", "1000", "only 40 test images"),
+    ("--arch", "nochip", "arch config 'nochip' not found"),
+])
+def test_unusable_inputs_are_one_line(setup, tmp_path, capsys, flag, value, message):
+    # the last occurrence of a flag wins
+    args = argv(setup, tmp_path / "out", "--workers", "0") + [
+        flag, str(tmp_path / value) if flag == "--model" else value]
+    with pytest.raises(SystemExit) as e:
         SW.main(args)
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "no such checkpoint" in err and err.count("\n") == 1
+    assert e.value.code == 2
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "out" / "points.csv").exists()
 
 
 def test_parsing_and_grid():
