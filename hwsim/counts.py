@@ -62,15 +62,26 @@ class LayerCounts:
         return float(self.output_spikes.sum()) / (self.neurons * max(1, self.images))
 
 
-def _pe_work_conv(lm: LayerMapping, fanin: np.ndarray) -> np.ndarray:
-    """[T, pes] ACs per PE from fanin [T, H, W] (summed over images)."""
+def _position_pes(lm: LayerMapping) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The conv layer's neurons grouped by (output position, PE): ``position`` [K] (h·W + w),
+    ``pe`` [K] (0-based within the layer) and ``neurons`` [K], the number of channels at that
+    position held by that PE. K = positions × PEs per position, ≪ C·H·W."""
     pe = lm.pe_map() - lm.pe_first  # [C, H, W]
-    c = pe.shape[0]
-    per_neuron = np.broadcast_to(fanin[:, None], (fanin.shape[0], c, *fanin.shape[1:]))
+    hw = pe.shape[1] * pe.shape[2]
+    key = np.arange(hw)[None, :] * lm.pes_used + pe.reshape(pe.shape[0], hw)
+    keys, neurons = np.unique(key, return_counts=True)
+    return keys // lm.pes_used, keys % lm.pes_used, neurons.astype(np.float64)
+
+
+def _pe_work_conv(lm: LayerMapping, fanin: np.ndarray,
+                  groups: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """[T, pes] ACs per PE from fanin [T, H, W] (summed over images): Σ over a PE's neurons
+    (c, h, w) of fanin[t, h, w]. ``groups``: :func:`_position_pes` of the layer (cached)."""
+    position, pe, neurons = groups if groups is not None else _position_pes(lm)
+    per_position = fanin.reshape(fanin.shape[0], -1)[:, position] * neurons
     out = np.zeros((fanin.shape[0], lm.pes_used), np.float64)
-    ids = pe.reshape(-1)
     for t in range(fanin.shape[0]):
-        out[t] = np.bincount(ids, weights=per_neuron[t].reshape(-1), minlength=lm.pes_used)
+        out[t] = np.bincount(pe, weights=per_position[t], minlength=lm.pes_used)
     return out
 
 
@@ -82,6 +93,7 @@ class Counter:
     T: int
     first_layer_once: bool = False
     layers: dict[str, LayerCounts] = field(default_factory=dict)
+    _groups: dict[str, tuple] = field(default_factory=dict, repr=False)
 
     def add(self, events: dict[str, LayerEvents], images: int) -> None:
         for name, ev in events.items():
@@ -110,7 +122,9 @@ class Counter:
             else:
                 lc.accumulates += ev.accumulates
                 if lm.kind == "conv":
-                    lc.pe_work += _pe_work_conv(lm, ev.fanin)
+                    if name not in self._groups:
+                        self._groups[name] = _position_pes(lm)
+                    lc.pe_work += _pe_work_conv(lm, ev.fanin, self._groups[name])
                 else:
                     lc.pe_work += np.outer(ev.fanin, npe_outputs)
             if ev.residual_events is not None:

@@ -38,47 +38,52 @@ def quantize_pow2(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, int]:
     if bits < 2:
         raise ValueError(f"weight_bits must be >= 2, got {bits}")
     qmax = 2 ** (bits - 1) - 1
-    m = float(w.abs().max())
+    m = max(float(w.max()), -float(w.min()))
     if m == 0.0:
         return w.clone(), 0
     e = int(np.floor(np.log2(qmax / m)))  # step 2^-e: m / 2^-e <= qmax
     step = 2.0 ** -e
-    q = torch.clamp(torch.round(w / step), -qmax, qmax) * step
-    return q.to(w.dtype), e
+    return (w / step).round_().clamp_(-qmax, qmax).mul_(step), e  # one temporary, not four
 
 
 @dataclass
 class StoredModel:
     """The network as the chip holds it.
 
-    ``net`` is the PyTorch reference on the stored (quantized) weights; ``event_weights`` holds
-    the same weights in the kernels' layout ([C_in, k, k, C_out] or [F_in, F_out], inputs in
-    channels-last order); ``exponents`` the fixed-point exponent e of each layer (step 2^-e).
+    ``net`` is the PyTorch reference on the stored (quantized) weights (None for a model that
+    only runs on the event datapath, see :func:`reference_model`); ``event_weights`` holds the
+    weights in the kernels' layout ([C_in, k, k, C_out] or [F_in, F_out]; a linear layer after
+    a flatten reads its input in torch's (C, H, W) order); ``dense_weights`` the same weights
+    in torch's layout (for the analog first layer's dense MACs); ``leak`` and ``threshold`` λ
+    and v of every LIF layer as the model's float32 parameters hold them; ``exponents`` the
+    fixed-point exponent e of each layer (step 2^-e). ``full_precision``: the stored weights
+    are the checkpoint's float32 weights bit for bit (already on the chip's grid), so this
+    model's outputs are the full-precision model's.
+
+    A linear layer's torch weight in ``net`` is a transposed view of its event weights (one
+    copy of the largest matrices, not two).
     """
 
-    net: Network
+    nodes: tuple[Node, ...]
+    net: Network | None
     event_weights: dict[str, np.ndarray]
+    dense_weights: dict[str, torch.Tensor]
+    leak: dict[str, float]
+    threshold: dict[str, float]
+    reset_leaked: bool
     exponents: dict[str, int]
     dtype: torch.dtype
     exact: bool
     weight_bits: int | None
+    full_precision: bool = False
 
 
-def _hwc_permutation(shape: tuple[int, ...]) -> np.ndarray:
-    """Index map so that x_chw[perm] == x_hwc for a flattened (C, H, W) map."""
-    c, h, w = shape
-    return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
-
-
-def _flatten_source_shape(nodes: tuple[Node, ...], node: Node) -> tuple[int, ...] | None:
-    """(C, H, W) of the map a linear layer's flatten consumed, or None if its input is 1-D."""
-    by_name = {n.name: n for n in nodes}
-    src = by_name[node.source]
-    while src.kind == "dropout":
-        src = by_name[src.source]
-    if src.kind == "flatten" and len(src.in_shape) == 3:
-        return src.in_shape
-    return None
+def _event_layout(n: Node, w: torch.Tensor) -> np.ndarray:
+    """A torch weight in the kernels' layout (a new C-contiguous array; torch's blocked copy
+    transposes a large matrix ~3x faster than numpy's)."""
+    w = w.detach().cpu()
+    w = w.t() if n.kind == "linear" else w.permute(1, 2, 3, 0)
+    return w.clone(memory_format=torch.contiguous_format).numpy()
 
 
 def store(ckpt: Checkpoint, weight_bits: int | None) -> StoredModel:
@@ -88,6 +93,7 @@ def store(ckpt: Checkpoint, weight_bits: int | None) -> StoredModel:
     dtype = torch.float32 if exact else torch.float64
     net = ckpt.build(dtype).eval()
     event_weights, exponents = {}, {}
+    unchanged = exact
     with torch.no_grad():
         for n in net.nodes:
             if not n.synaptic:
@@ -95,17 +101,36 @@ def store(ckpt: Checkpoint, weight_bits: int | None) -> StoredModel:
             w = net.weight(n.name)
             if exact:
                 q, e = quantize_pow2(w.data, weight_bits)
-                w.copy_(q)
+                unchanged = unchanged and torch.equal(q, w.data)
+                w.data = q
                 exponents[n.name] = e
-            wn = w.detach().cpu().numpy()
-            if n.kind == "linear":
-                shape = _flatten_source_shape(net.nodes, n)
-                if shape is not None:
-                    wn = wn[:, _hwc_permutation(shape)]
-                event_weights[n.name] = np.ascontiguousarray(wn.T)
-            else:
-                event_weights[n.name] = K.to_event_layout(wn)
-    return StoredModel(net, event_weights, exponents, dtype, exact, weight_bits)
+            event_weights[n.name] = _event_layout(n, w)
+            if n.kind == "linear":  # share: torch's [F_out, F_in] as a view of [F_in, F_out]
+                w.data = torch.from_numpy(event_weights[n.name]).T
+    lif = {n.name: net.neuron(n.name) for n in net.spiking_layers}
+    return StoredModel(net.nodes, net, event_weights,
+                       {n.name: net.weight(n.name) for n in net.nodes if n.synaptic},
+                       {k: p.leak.item() for k, p in lif.items()},
+                       {k: p.threshold.item() for k, p in lif.items()},
+                       net.reset == "leaked", exponents, dtype, exact, weight_bits,
+                       full_precision=unchanged)
+
+
+def reference_model(ckpt: Checkpoint, stored: StoredModel) -> StoredModel | None:
+    """The full-precision model (the checkpoint's weights, float32) on the event datapath, for
+    ``accuracy.reference``; None when ``stored`` already is that model (its outputs serve).
+
+    The checkpoint's float32 weights are not on a fixed-point grid, so its sums depend on their
+    order: torch's dense convolution and this scatter may disagree on a spike in ~10^6 (both
+    are float32 evaluations of the same network, neither more right). It costs a fraction of a
+    PyTorch run (events, not dense MACs) and needs no second ``Network``.
+    """
+    if stored.full_precision:
+        return None
+    dense = {n.name: ckpt.weights[n.name].to(torch.float32) for n in stored.nodes if n.synaptic}
+    events = {n.name: _event_layout(n, dense[n.name]) for n in stored.nodes if n.synaptic}
+    return StoredModel(stored.nodes, None, events, dense, stored.leak, stored.threshold,
+                       stored.reset_leaked, {}, torch.float32, False, None, True)
 
 
 @dataclass
@@ -144,15 +169,44 @@ def _to_hwc(x: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(x.detach().cpu().numpy())
 
 
-def run_batch(stored: StoredModel, x: torch.Tensor, T: int) -> BatchResult:
-    """Run a batch of normalised images [B, C, H, W] through the chip's datapath for T steps."""
-    net = stored.net
+def _uses(nodes: tuple[Node, ...]) -> dict[str, int]:
+    """How many nodes read each node's output (the output node counts one more: the logits)."""
+    uses = dict.fromkeys((n.name for n in nodes), 0)
+    for n in nodes:
+        for src in (n.source, n.residual):
+            if src is not None:
+                uses[src] += 1
+    uses[nodes[-1].name] += 1
+    return uses
+
+
+def run_batch(stored: StoredModel, x: torch.Tensor, T: int,
+              record_spikes: bool = True) -> BatchResult:
+    """Run a batch of normalised images [B, C, H, W] through the chip's datapath for T steps.
+
+    Each layer runs over all T steps before the next (a layer at step t needs only the layer
+    below at t and itself at t − 1, so this order gives the per-step results); a map is freed
+    once its last reader has run. ``record_spikes`` keeps every LIF layer's spikes in the
+    result (for the check against the model).
+    """
     x = x.to(stored.dtype)
     res = BatchResult(logits=np.empty(0))
-    values: dict[str, np.ndarray] = {}
+    values: dict = {}
+    nonzero: dict[str, np.ndarray] = {}  # [T, B] nonzero elements of spike-valued maps
     static: set[str] = set()
+    pending = _uses(stored.nodes)
+    by_name = {n.name: n for n in stored.nodes}
     B = x.shape[0]
-    for n in net.nodes:
+
+    def events_of(name: str) -> np.ndarray:
+        """[T] address events of a spike-valued map (a LIF layer's own spike count, or the
+        nonzero elements of a pooled map)."""
+        if name not in nonzero:
+            v = values[name]
+            nonzero[name] = K.events_per_map(v.reshape(-1, *v.shape[2:])).reshape(v.shape[:2])
+        return nonzero[name].sum(axis=1)
+
+    for n in stored.nodes:
         if n.kind == "input":
             values[n.name] = x  # analog, constant over T: consumed only by dense MAC layers
             static.add(n.name)
@@ -162,7 +216,7 @@ def run_batch(stored: StoredModel, x: torch.Tensor, T: int) -> BatchResult:
             is_static = n.source in static
             if is_static:
                 # analog input: a dense MAC layer, the same convolution as the model's
-                w = net.weight(n.name)
+                w = stored.dense_weights[n.name]
                 cur_t = (F.conv2d(src, w, stride=n.stride, padding=n.padding)
                          if n.kind == "conv" else F.linear(src, w))
                 cur = _to_hwc(cur_t)
@@ -176,38 +230,35 @@ def run_batch(stored: StoredModel, x: torch.Tensor, T: int) -> BatchResult:
                 if n.kind == "conv":
                     cur, fin = K.conv_events(flat, stored.event_weights[n.name], n.stride,
                                              n.padding)
-                    fin = fin.reshape(T, B, *fin.shape[1:])
-                    acc = fin.sum(axis=(1, 2, 3)) * n.out_shape[0]
-                    fanin = fin.sum(axis=1)
+                    fanin = fin.reshape(T, B, *fin.shape[1:]).sum(axis=1)
+                    acc = fanin.sum(axis=(1, 2)) * n.out_shape[0]
                 else:
                     cur, fin = K.linear_events(flat, stored.event_weights[n.name])
-                    fin = fin.reshape(T, B)
-                    acc = fin.sum(axis=1) * n.out_shape[0]
-                    fanin = fin.sum(axis=1)
-                events = K.events_per_map(flat).reshape(T, B).sum(axis=1)
+                    fanin = fin.reshape(T, B).sum(axis=1)
+                    acc = fanin * n.out_shape[0]
                 cur = cur.reshape(T, B, *cur.shape[1:])
-                ev = LayerEvents(n.name, events, acc.astype(np.int64), np.zeros(T, np.int64),
-                                 fanin)
+                ev = LayerEvents(n.name, events_of(n.source), acc.astype(np.int64),
+                                 np.zeros(T, np.int64), fanin)
             if n.residual is not None:
                 r = values[n.residual]
                 if n.residual in static and not is_static:
                     r = r[None]
                 elif is_static and n.residual not in static:
                     cur, is_static = cur[None], False
-                src_node = net.node(n.residual)
+                src_node = by_name[n.residual]
                 if not (src_node.synaptic and src_node.neuron is None):
                     # identity shortcut (spikes of a LIF layer or a pool; a shortcut conv's
                     # accumulates are its own layer's): each event adds into one membrane
-                    ev.residual_events = K.events_per_map(
-                        r.reshape(-1, *r.shape[2:])).reshape(r.shape[0], -1).sum(axis=1)
+                    ev.residual_events = events_of(n.residual)
                     ev.accumulates = ev.accumulates + ev.residual_events
                 cur = cur + r
             if n.neuron == "lif":
-                p = net.neuron(n.name)
-                spikes, _, counts = K.lif_run(cur, p.leak.item(), p.threshold.item(),
-                                              net.reset == "leaked", is_static, T)
+                spikes, _, counts = K.lif_run(cur, stored.leak[n.name], stored.threshold[n.name],
+                                              stored.reset_leaked, is_static, T)
                 ev.output_spikes = counts.sum(axis=1)
-                res.spikes[n.name] = spikes
+                nonzero[n.name] = counts
+                if record_spikes:
+                    res.spikes[n.name] = spikes
                 values[n.name] = spikes
             elif n.neuron == "integrate":
                 values[n.name] = K.integrate_run(cur, is_static, T)
@@ -222,14 +273,23 @@ def run_batch(stored: StoredModel, x: torch.Tensor, T: int) -> BatchResult:
                               else src.flatten(1) if n.kind == "flatten" else src)
             static.add(n.name)
         elif n.kind == "avgpool":
-            t_b = src.shape[:2]
             pooled = K.avgpool(src.reshape(-1, *src.shape[2:]), n.kernel)
-            values[n.name] = pooled.reshape(*t_b, *pooled.shape[1:])
-        elif n.kind == "flatten":
-            values[n.name] = src.reshape(*src.shape[:2], -1)
-        else:  # dropout is the identity at inference
-            values[n.name] = src
-    res.logits = values[net.output_node.name]
+            values[n.name] = pooled.reshape(*src.shape[:2], *pooled.shape[1:])
+        else:
+            if n.kind == "flatten":  # in torch's (C, H, W) order, as the linear weights are
+                maps = src.transpose(0, 1, 4, 2, 3) if src.ndim == 5 else src
+                values[n.name] = np.ascontiguousarray(maps).reshape(*src.shape[:2], -1)
+            else:  # dropout is the identity at inference
+                values[n.name] = src
+            if n.source in nonzero:
+                nonzero[n.name] = nonzero[n.source]
+        for name in (n.source, n.residual):
+            if name is not None:
+                pending[name] -= 1
+                if pending[name] == 0:
+                    values.pop(name, None)
+                    nonzero.pop(name, None)
+    res.logits = values[stored.nodes[-1].name]
     return res
 
 
@@ -257,6 +317,8 @@ class MatchReport:
 def compare_with_model(stored: StoredModel, x: torch.Tensor, T: int,
                        sim: BatchResult) -> MatchReport:
     """Run the PyTorch SNN on the stored weights and compare spikes and predictions."""
+    if stored.net is None:
+        raise ValueError("this stored model has no PyTorch network to compare with")
     out = stored.net.snn(x.to(stored.dtype), T, record_spikes=True)
     rep = MatchReport()
     for name, s_sim in sim.spikes.items():

@@ -213,26 +213,78 @@ def avgpool(spikes, k: int = 2) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------- neurons
+LIF_CHUNK = 16384  # neurons per parallel job: images × chunks jobs keep both cores busy at B = 1
+
+
+def spike_cut(threshold: np.float32) -> float:
+    """The float64 number c with  fl32(fl32(u / v) − 1) > 0  ⇔  u > c  for every float32 u.
+
+    v > 0 finite: fl32(q − 1) > 0 ⇔ q > 1 for a float32 q (Sterbenz); fl32(u / v) > 1 ⇔ the
+    exact u / v > 1 + 2^-24 (round to nearest even sends the tie to 1.0); ⇔ u > v·(1 + 2^-24),
+    a product of a 24-bit and a 25-bit significand, so exact in float64. Overflow (u / v = inf)
+    and NaN (compares false on both sides) agree too. The LIF kernel then compares instead of
+    dividing, and gives the model's spikes bit for bit.
+    """
+    v = float(np.float32(threshold))
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"spike_cut needs a positive finite threshold, got {v}")
+    return v * (1.0 + 2.0 ** -24)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fires(u, threshold, cut):
+    """The spike condition u / v − 1 > 0: divided (``cut`` None), or one float64 compare."""
+    if cut is None:
+        return u / threshold - 1 > 0
+    return np.float64(u) > cut
+
+
+@numba.njit(cache=True, nogil=True)
+def _lif_chunk(current, previous, membrane, out, leak, threshold, cut, reset_leaked, first, one):
+    """One step of a run of neurons; returns its spike count. Every store is unconditional (the
+    loop vectorises); the operations and their order are ``model.neuron.lif_step``'s."""
+    zero = one - one
+    count = 0
+    if first:  # u[-1] = 0 and o[-1] = 0: λ·0 + I − v·0 in the model, the same bits as λ·0 + I
+        for m in range(current.shape[0]):
+            u = leak * membrane[m] + current[m]
+            if not reset_leaked:
+                u = u - threshold * zero
+            membrane[m] = u
+            s = _fires(u, threshold, cut)
+            out[m] = one if s else zero
+            count += s
+    elif reset_leaked:
+        for m in range(current.shape[0]):
+            u = leak * (membrane[m] - threshold * previous[m]) + current[m]
+            membrane[m] = u
+            s = _fires(u, threshold, cut)
+            out[m] = one if s else zero
+            count += s
+    else:
+        for m in range(current.shape[0]):
+            u = leak * membrane[m] + current[m] - threshold * previous[m]
+            membrane[m] = u
+            s = _fires(u, threshold, cut)
+            out[m] = one if s else zero
+            count += s
+    return count
+
+
 @numba.njit(**_JIT)
-def _lif(current, leak, threshold, reset_leaked, spikes, membrane, counts):
+def _lif(current, leak, threshold, cut, reset_leaked, one, spikes, membrane, counts):
     timesteps, batch, neurons = spikes.shape
     static = current.shape[0] == 1
-    one = np.float32(1.0)
-    for b in prange(batch):
+    chunks = counts.shape[2]
+    for job in prange(batch * chunks):
+        b = job // chunks
+        lo = (job - b * chunks) * LIF_CHUNK
+        hi = min(neurons, lo + LIF_CHUNK)
         for t in range(timesteps):
             tc = 0 if static else t
-            count = 0
-            for m in range(neurons):
-                o = spikes[t - 1, b, m] if t > 0 else np.float32(0.0)
-                if reset_leaked:
-                    u = leak * (membrane[b, m] - threshold * o) + current[tc, b, m]
-                else:
-                    u = leak * membrane[b, m] + current[tc, b, m] - threshold * o
-                membrane[b, m] = u
-                if u / threshold - one > 0:
-                    spikes[t, b, m] = one
-                    count += 1
-            counts[t, b] = count
+            counts[t, b, job - b * chunks] = _lif_chunk(
+                current[tc, b, lo:hi], spikes[max(t - 1, 0), b, lo:hi], membrane[b, lo:hi],
+                spikes[t, b, lo:hi], leak, threshold, cut, reset_leaked, t == 0, one)
 
 
 def lif_run(current, leak: float, threshold: float, reset_leaked: bool, static: bool,
@@ -241,7 +293,8 @@ def lif_run(current, leak: float, threshold: float, reset_leaked: bool, static: 
 
     reset="paper"  (reset_leaked=False):  u = (λ·u + I) − v·o
     reset="leaked" (reset_leaked=True):   u = λ·(u − v·o) + I
-    o = [u / v − 1 > 0]; u and o start at 0. All operations are float32, unfused, in this order.
+    o = [u / v − 1 > 0]; u and o start at 0. All operations are float32, unfused, in this order
+    (in float32 with v > 0 the spike test is the equivalent compare u > :func:`spike_cut`).
 
     ``current`` is [T, B, ...] float32, or [B, ...] (the same at every step) when ``static``.
     λ (``leak``) and v (``threshold``) are rounded to the current's dtype, like the model's
@@ -259,12 +312,15 @@ def lif_run(current, leak: float, threshold: float, reset_leaked: bool, static: 
         raise ValueError(f"current {current.shape} needs a batch axis")
     shape = cur.shape[1:]
     flat = cur.reshape(cur.shape[0], shape[0], -1)
-    spikes = np.zeros((T, *flat.shape[1:]), cur.dtype)
+    neurons = flat.shape[2]
+    spikes = np.empty((T, *flat.shape[1:]), cur.dtype)
     membrane = np.zeros(flat.shape[1:], cur.dtype)
-    counts = np.zeros((T, shape[0]), np.int64)
+    counts = np.zeros((T, shape[0], max(1, -(-neurons // LIF_CHUNK))), np.int64)
     scalar = cur.dtype.type
-    _lif(flat, scalar(leak), scalar(threshold), bool(reset_leaked), spikes, membrane, counts)
-    return spikes.reshape(T, *shape), membrane.reshape(shape), counts
+    v = scalar(threshold)
+    cut = spike_cut(v) if scalar is np.float32 and np.isfinite(v) and v > 0 else None
+    _lif(flat, scalar(leak), v, cut, bool(reset_leaked), scalar(1.0), spikes, membrane, counts)
+    return spikes.reshape(T, *shape), membrane.reshape(shape), counts.sum(axis=2)
 
 
 def integrate_run(current, static: bool, T: int) -> np.ndarray:
