@@ -62,27 +62,30 @@ class LayerCounts:
         return float(self.output_spikes.sum()) / (self.neurons * max(1, self.images))
 
 
-def _position_pes(lm: LayerMapping) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The conv layer's neurons grouped by (output position, PE): ``position`` [K] (h·W + w),
-    ``pe`` [K] (0-based within the layer) and ``neurons`` [K], the number of channels at that
-    position held by that PE. K = positions × PEs per position, ≪ C·H·W."""
+def _position_classes(lm: LayerMapping) -> tuple[np.ndarray, np.ndarray]:
+    """Output positions grouped by how their neurons are spread over PEs (one class per spatial
+    tile, for the mapping's tiles): ``position_class`` [H·W] and ``neurons`` [classes, pes],
+    the channels at any one position of the class that each PE holds (PEs 0-based)."""
     pe = lm.pe_map() - lm.pe_first  # [C, H, W]
-    hw = pe.shape[1] * pe.shape[2]
-    key = np.arange(hw)[None, :] * lm.pes_used + pe.reshape(pe.shape[0], hw)
-    keys, neurons = np.unique(key, return_counts=True)
-    return keys // lm.pes_used, keys % lm.pes_used, neurons.astype(np.float64)
+    c, hw = pe.shape[0], pe.shape[1] * pe.shape[2]
+    columns = pe.reshape(c, hw).T.astype(np.int32 if lm.pes_used < 2**31 else np.int64)
+    classes, first, position_class = np.unique(columns, axis=0, return_index=True,
+                                               return_inverse=True)
+    neurons = np.zeros((len(classes), lm.pes_used), np.float64)
+    for k, col in enumerate(classes):
+        neurons[k] = np.bincount(col, minlength=lm.pes_used)
+    return position_class.reshape(-1), neurons
 
 
 def _pe_work_conv(lm: LayerMapping, fanin: np.ndarray,
-                  groups: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                  classes: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """[T, pes] ACs per PE from fanin [T, H, W] (summed over images): Σ over a PE's neurons
-    (c, h, w) of fanin[t, h, w]. ``groups``: :func:`_position_pes` of the layer (cached)."""
-    position, pe, neurons = groups if groups is not None else _position_pes(lm)
-    per_position = fanin.reshape(fanin.shape[0], -1)[:, position] * neurons
-    out = np.zeros((fanin.shape[0], lm.pes_used), np.float64)
-    for t in range(fanin.shape[0]):
-        out[t] = np.bincount(pe, weights=per_position[t], minlength=lm.pes_used)
-    return out
+    (c, h, w) of fanin[t, h, w] = Σ over position classes of the class's fanin × the PE's
+    channels there (exact: integers in float64). ``classes``: :func:`_position_classes`."""
+    position_class, neurons = classes if classes is not None else _position_classes(lm)
+    per_class = np.stack([np.bincount(position_class, weights=f.reshape(-1),
+                                      minlength=neurons.shape[0]) for f in fanin])
+    return per_class @ neurons
 
 
 @dataclass
@@ -93,7 +96,7 @@ class Counter:
     T: int
     first_layer_once: bool = False
     layers: dict[str, LayerCounts] = field(default_factory=dict)
-    _groups: dict[str, tuple] = field(default_factory=dict, repr=False)
+    _classes: dict[str, tuple] = field(default_factory=dict, repr=False)
 
     def add(self, events: dict[str, LayerEvents], images: int) -> None:
         for name, ev in events.items():
@@ -122,9 +125,9 @@ class Counter:
             else:
                 lc.accumulates += ev.accumulates
                 if lm.kind == "conv":
-                    if name not in self._groups:
-                        self._groups[name] = _position_pes(lm)
-                    lc.pe_work += _pe_work_conv(lm, ev.fanin, self._groups[name])
+                    if name not in self._classes:
+                        self._classes[name] = _position_classes(lm)
+                    lc.pe_work += _pe_work_conv(lm, ev.fanin, self._classes[name])
                 else:
                     lc.pe_work += np.outer(ev.fanin, npe_outputs)
             if ev.residual_events is not None:

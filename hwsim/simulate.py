@@ -32,11 +32,24 @@ from . import energy as E
 from .counts import Counter, LayerCounts
 from .functional import MatchReport, compare_with_model, reference_model, run_batch, store
 
+BATCH_BYTES = 1 << 30  # the maps of one batch (simulator and check together) stay near this
+
+
+def batch_size(nodes, T: int, requested: int, itemsize: int = 4) -> int:
+    """``requested``, or fewer images where one batch's maps would exceed :data:`BATCH_BYTES`
+    (ImageNet-size VGG16: 1). Per image: the recorded spikes of every LIF layer twice (the
+    simulator's and the check's) and ~6 maps of the largest layer, all over T steps. The
+    results do not depend on the batch size."""
+    sizes = [n.neurons for n in nodes if n.synaptic]
+    lif = sum(n.neurons for n in nodes if n.spiking)
+    per_image = T * itemsize * (2 * lif + 6 * max(sizes, default=0))
+    return max(1, min(requested, BATCH_BYTES // max(1, per_image)))
+
 
 @dataclass
 class SimOptions:
     timesteps: int | None = None  # None: the checkpoint's T
-    batch_size: int = 32
+    batch_size: int = 32  # at most (see batch_size)
     energy_mode: str = "full"  # full | paper
     progress: bool = True
     check: bool = True  # compare with the PyTorch model (functional_match)
@@ -100,7 +113,8 @@ def simulate(ckpt: Checkpoint, arch: ArchConfig, data: Dataset, samples: int,
         else data
     bar = tqdm(total=len(subset), desc="simulating", unit="img", disable=not opts.progress)
     seen = 0
-    for x, y in batches(subset, opts.batch_size, mean, std):
+    size = batch_size(stored.nodes, T, opts.batch_size, stored.dtype.itemsize)
+    for x, y in batches(subset, size, mean, std):
         with torch.no_grad():
             res = run_batch(stored, x, T, record_spikes=opts.check)
             if opts.check:
