@@ -190,12 +190,14 @@ def _avgpool(spikes, k, out):
     for n in prange(n_maps):
         for oy in range(h_out):
             for ox in range(w_out):
+                for ch in range(c):  # channels innermost (contiguous): the loops vectorise
+                    out[n, oy, ox, ch] = 0.0
+                for dy in range(k):  # each sum in the same (dy, dx) order as before
+                    for dx in range(k):
+                        for ch in range(c):
+                            out[n, oy, ox, ch] += spikes[n, oy * k + dy, ox * k + dx, ch]
                 for ch in range(c):
-                    acc = np.float32(0.0)
-                    for dy in range(k):
-                        for dx in range(k):
-                            acc += spikes[n, oy * k + dy, ox * k + dx, ch]
-                    out[n, oy, ox, ch] = acc / divisor
+                    out[n, oy, ox, ch] = out[n, oy, ox, ch] / divisor
 
 
 def avgpool(spikes, k: int = 2) -> np.ndarray:
