@@ -322,12 +322,9 @@ def compare_with_model(stored: StoredModel, x: torch.Tensor, T: int,
     out = stored.net.snn(x.to(stored.dtype), T, record_spikes=True)
     rep = MatchReport()
     for name, s_sim in sim.spikes.items():
-        s_ref = out.spikes[name]
-        if s_ref.dim() == 5:  # [T, B, C, H, W] -> [T, B, H, W, C]
-            s_ref = s_ref.permute(0, 1, 3, 4, 2)
-        s_ref = s_ref.cpu().numpy()
+        s_ref = out.spikes[name].cpu().numpy()  # [T, B, C, H, W] against [T, B, H, W, C]
         rep.spikes_compared += s_ref.size
-        rep.spike_mismatches += int(np.count_nonzero(s_ref != s_sim))
+        rep.spike_mismatches += K.count_mismatches(s_ref, s_sim)
     ref_logits = out.logits.cpu().numpy()
     rep.prediction_mismatches = int(np.count_nonzero(ref_logits.argmax(1)
                                                      != sim.logits.argmax(1)))

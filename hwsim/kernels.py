@@ -338,6 +338,38 @@ def integrate_run(current, static: bool, T: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------- counting
+@numba.njit(**_JIT)
+def _mismatches_chw(reference, spikes, counts):
+    n_maps, c, h, w = reference.shape
+    for n in prange(n_maps):
+        count = 0
+        for y in range(h):
+            for ch in range(c):
+                for x in range(w):
+                    count += reference[n, ch, y, x] != spikes[n, y, x, ch]
+        counts[n] = count
+
+
+def count_mismatches(reference, spikes) -> int:
+    """Elements where two spike maps differ: conv maps ``reference`` [T, B, C, H, W] (torch's
+    layout) against ``spikes`` [T, B, H, W, C] (the kernels'), read in place, no transposed
+    copy; maps of any other rank must have one shape ([T, B, F])."""
+    ref, s = np.asarray(reference), np.asarray(spikes)
+    if ref.ndim != 5:
+        if ref.shape != s.shape:
+            raise ValueError(f"spike maps {ref.shape} and {s.shape} do not match")
+        return int(np.count_nonzero(ref != s))
+    c, h, w = ref.shape[-3:]
+    if s.shape != (*ref.shape[:-3], h, w, c):
+        raise ValueError(f"spike maps {ref.shape} [T, B, C, H, W] and {s.shape} "
+                         "[T, B, H, W, C] do not match")
+    ref = np.ascontiguousarray(ref).reshape(-1, c, h, w)
+    s = np.ascontiguousarray(s, dtype=ref.dtype).reshape(-1, h, w, c)
+    counts = np.zeros(ref.shape[0], np.int64)
+    _mismatches_chw(ref, s, counts)
+    return int(counts.sum())
+
+
 def events_per_map(spikes) -> np.ndarray:
     """Address-event packets per map: nonzero elements of each [..., H, W, C] or [..., F] map.
 
