@@ -152,6 +152,7 @@ def measure(case: Case, mode: str, T: int, images: int, repeats: int, threads: i
 
     from arch_configs import load_arch
     from hwsim import kernels as K
+    from hwsim import simulate as S
     from hwsim.simulate import SimOptions, simulate
     from model.checkpoint import load
     from model.data import batches
@@ -190,19 +191,40 @@ def measure(case: Case, mode: str, T: int, images: int, repeats: int, threads: i
                 return cur, fanin
             return run
 
+        setup = {"s": 0.0}
+
+        def once(fn):  # the per-run set-up: weights quantized and laid out, the mapping
+            def run(*args, **kw):
+                t0 = time.perf_counter()
+                try:
+                    return fn(*args, **kw)
+                finally:
+                    setup["s"] += time.perf_counter() - t0
+            return run
+
         conv, linear = K.conv_events, K.linear_events
+        fixed = {name: getattr(S, name) for name in ("store", "reference_model", "map_network")}
         K.conv_events = timed(conv, lambda w: w.shape[3])
         K.linear_events = timed(linear, lambda w: w.shape[1])
+        for name, fn in fixed.items():
+            setattr(S, name, once(fn))
+        setups = []
         try:
             for _ in range(repeats):
                 kernel.update(s=0.0, updates=0)
+                setup["s"] = 0.0
                 t0 = time.perf_counter()
                 rep = simulate(ckpt, arch, data, len(data), opts)
                 times.append(time.perf_counter() - t0)
+                setups.append(setup["s"])
         finally:
             K.conv_events, K.linear_events = conv, linear
+            for name, fn in fixed.items():
+                setattr(S, name, fn)
         acs = sum(r["snn_acs"] for r in rep["layers"])
+        steady = statistics.median(t - u for t, u in zip(times, setups)) / images
         out = {"acs_per_image": acs, "spike_rate": rep["snn"]["mean_spike_rate"],
+               "setup_s": statistics.median(setups), "steady_s_per_image": steady,
                "kernel_updates_per_s": kernel["updates"] / kernel["s"] if kernel["s"] else 0,
                "functional_match": rep["accuracy"]["functional_match"],
                "accuracy": rep["accuracy"]["snn"], "reference": rep["accuracy"]["reference"]}
@@ -217,59 +239,76 @@ def fresh(fn, *args) -> dict:
         return ex.submit(fn, *args).result()
 
 
-def startup(model: str, data_dir: str | None) -> dict:
-    """Wall seconds of ``python -m hwsim.run`` on one image: first run with an empty Numba
-    cache (compilation), then the second and third (cache warm; the target)."""
+def startup(model: str, data_dir: str | None, threads: int | None) -> dict:
+    """Wall seconds of ``python -m hwsim.run`` on one image (check included): first with an
+    empty Numba cache (compilation), then the median of two more (cache warm: the target).
+    ``threads``: torch's and Numba's (None: theirs, all cores)."""
     cmd = [sys.executable, "-m", "hwsim.run", "--model", model, "--samples", "1", "--quiet"]
+    env = dict(os.environ)
     if data_dir:
         cmd += ["--data", data_dir]
+    if threads:
+        cmd += ["--threads", str(threads)]
+        env["NUMBA_NUM_THREADS"] = str(threads)
     runs = []
     with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        env["NUMBA_CACHE_DIR"] = cache
         for _ in range(3):
             t0 = time.perf_counter()
             subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
             runs.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import hwsim.run"], cwd=ROOT, check=True)
-    return {"model": model, "cold_s": runs[0], "warm_s": statistics.median(runs[1:]),
-            "import_s": time.perf_counter() - t0}
+    return {"model": model, "threads": threads or os.cpu_count(), "cold_s": runs[0],
+            "warm_s": statistics.median(runs[1:]), "import_s": time.perf_counter() - t0}
 
 
 # ----------------------------------------------------------------------------- the tables
 def ratio_table(rows: list[dict]) -> list[str]:
+    """Per network: seconds per image in each mode (incl. set-up), the set-up, the simulator's
+    steady state, the ratios to torch, events per second and peak memory."""
     by = {(r["case"], r["mode"]): r for r in rows}
-    lines = ["| network | T | images | spike rate | torch s/img | core s/img | core/torch | "
-             "no-check s/img | default s/img | default/torch | Gsyn/s core | Gsyn/s kernels | "
-             "peak GB torch / core / default |", "|" + "---|" * 13]
+    lines = ["| network | images | spike rate | torch s/img | core s/img | core set-up s | "
+             "core steady s/img | **core/torch** (steady; incl. set-up) | no-check s/img | "
+             "default s/img | default/torch | G syn. events/s: core, kernels | "
+             "peak GB: torch, core, default |", "|" + "---|" * 13]
     for case in dict.fromkeys(r["case"] for r in rows):
         t, c = by[(case, "torch")], by[(case, "core")]
         n, d = by[(case, "no-check")], by[(case, "default")]
+        floor = t["s_per_image"]
         lines.append(
-            f"| {case} | {c['T']} | {c['images']} | {c['spike_rate']:.3f} | "
-            f"{t['s_per_image']:.4f} | {c['s_per_image']:.4f} | "
-            f"**{c['s_per_image'] / t['s_per_image']:.2f}** | {n['s_per_image']:.4f} | "
-            f"{d['s_per_image']:.4f} | {d['s_per_image'] / t['s_per_image']:.2f} | "
-            f"{c['acs_per_image'] / c['s_per_image'] / 1e9:.2f} | "
+            f"| {case} | {c['images']} | {c['spike_rate']:.3f} | {floor:.4f} | "
+            f"{c['s_per_image']:.4f} | {c['setup_s']:.2f} | {c['steady_s_per_image']:.4f} | "
+            f"**{c['steady_s_per_image'] / floor:.2f}**; {c['s_per_image'] / floor:.2f} | "
+            f"{n['s_per_image']:.4f} | {d['s_per_image']:.4f} | {d['s_per_image'] / floor:.2f} | "
+            f"{c['acs_per_image'] / c['steady_s_per_image'] / 1e9:.2f}, "
             f"{c['kernel_updates_per_s'] / 1e9:.2f} | "
-            f"{t['peak_gb']:.2f} / {c['peak_gb']:.2f} / {d['peak_gb']:.2f} |")
+            f"{t['peak_gb']:.2f}, {c['peak_gb']:.2f}, {d['peak_gb']:.2f} |")
     return lines
 
 
 def scaling_table(rows: list[dict], key: str) -> list[str]:
-    lines = [f"| {key} | threads | torch s/img | core s/img | core/torch | no-check s/img | "
-             "default s/img | total core s |", "|" + "---|" * 8]
+    """One line per (key, threads): seconds per image of each mode measured."""
+    lines = [f"| {key} | threads | torch s/img | core s/img (steady) | core/torch (steady) | "
+             "no-check s/img | default s/img | core total s | no-check total s |",
+             "|" + "---|" * 9]
     groups: dict = {}
     for r in rows:
         groups.setdefault((r[key], r["threads"]), {})[r["mode"]] = r
     for (value, threads), g in sorted(groups.items()):
         def cell(mode, g=g):
             return f"{g[mode]['s_per_image']:.4f}" if mode in g else "-"
-        ratio = (f"{g['core']['s_per_image'] / g['torch']['s_per_image']:.2f}"
+
+        def total(mode, g=g):
+            return f"{g[mode]['s_per_image'] * g[mode]['images']:.1f}" if mode in g else "-"
+
+        core = (f"{g['core']['s_per_image']:.4f} ({g['core']['steady_s_per_image']:.4f})"
+                if "core" in g else "-")
+        ratio = (f"{g['core']['steady_s_per_image'] / g['torch']['s_per_image']:.2f}"
                  if "core" in g and "torch" in g else "-")
-        total = f"{g['core']['s_per_image'] * g['core']['images']:.1f}" if "core" in g else "-"
-        lines.append(f"| {value} | {threads} | {cell('torch')} | {cell('core')} | {ratio} | "
-                     f"{cell('no-check')} | {cell('default')} | {total} |")
+        lines.append(f"| {value} | {threads} | {cell('torch')} | {core} | {ratio} | "
+                     f"{cell('no-check')} | {cell('default')} | {total('core')} | "
+                     f"{total('no-check')} |")
     return lines
 
 
@@ -323,7 +362,7 @@ def main() -> None:
     cases = [Case("VGG16 CIFAR-10", "vgg16", "cifar10", 32, args.images, 32, paths["vgg16"]),
              Case("ResNet20 CIFAR-10", "resnet20", "cifar10", 32, args.images, 32,
                   paths["resnet20"]),
-             Case("VGG16 224x224", "vgg16", "imagenet", 224, 2, 1, paths["vgg16-224"])]
+             Case("VGG16 224x224", "vgg16", "imagenet", 224, 3, 1, paths["vgg16-224"])]
 
     print(f"machine: {machine()}\nanchors: {ANCHORS}\n", flush=True)
     rows: list[dict] = []
@@ -331,7 +370,8 @@ def main() -> None:
         for mode in ("torch", "core", "no-check", "default"):
             repeats = 1 if case.dataset == "imagenet" else args.repeats
             r = fresh(measure, case, mode, 5, case.images, repeats, 1, data)
-            print(f"{case.name:18} {mode:8} {r['s_per_image']:.4f} s/img  "
+            steady = f" (steady {r['steady_s_per_image']:.4f})" if mode != "torch" else ""
+            print(f"{case.name:18} {mode:8} {r['s_per_image']:.4f} s/img{steady}  "
                   f"peak {r['peak_gb']:.2f} GB", flush=True)
             rows.append(r)
     print("\n".join(["", "1 thread each:", *ratio_table(rows)]), flush=True)
@@ -340,25 +380,29 @@ def main() -> None:
     t_rows = []
     for T in ((1, 5, 10) if args.quick else (1, 2, 3, 5, 8, 10)):
         for mode in ("torch", "core"):
-            t_rows.append(fresh(measure, vgg, mode, T, min(64, args.images), args.repeats, 1,
+            t_rows.append(fresh(measure, vgg, mode, T, min(128, args.images), args.repeats, 1,
                                 data))
     print("\n".join(["", "VGG16 CIFAR-10, scaling with T (1 thread):",
                      *scaling_table(t_rows, "T")]), flush=True)
 
     n_rows = []
     counts = (32, 128) if args.quick else (32, 128, 512, 2048)
-    for n in counts + ((10000,) if args.full_test_set else ()):
-        modes = ("no-check",) if n >= 10000 else ("core", "no-check", "default") \
-            if n == counts[-1] else ("core", "no-check")
-        for mode in modes:
-            n_rows.append(fresh(measure, vgg, mode, 5, n, 1, 2, data))
-            print(f"  {n} images {mode}: {n_rows[-1]['s_per_image'] * n:.1f} s", flush=True)
-    print("\n".join(["", "VGG16 CIFAR-10, T = 5, scaling with images (2 threads, 1 run):",
+    plan = [(n, mode, 1) for n in counts for mode in ("core", "no-check")]
+    plan += [(counts[-1], "default", 1), (counts[-1], "core", 2), (counts[-1], "no-check", 2)]
+    if args.full_test_set:
+        plan.append((10000, "no-check", 1))
+    for n, mode, threads in plan:
+        n_rows.append(fresh(measure, vgg, mode, 5, n, 1, threads, data))
+        print(f"  {n} images {mode} {threads} thread(s): "
+              f"{n_rows[-1]['s_per_image'] * n:.1f} s", flush=True)
+    print("\n".join(["", "VGG16 CIFAR-10, T = 5, scaling with images (1 run each):",
                      *scaling_table(n_rows, "images")]), flush=True)
 
-    start = startup(paths["vgg16"], data)
-    print(f"\npython -m hwsim.run --model VGG16 --samples 1: cold cache {start['cold_s']:.1f} s, "
-          f"warm {start['warm_s']:.1f} s (import alone {start['import_s']:.1f} s)")
+    start = [startup(paths["vgg16"], data, threads) for threads in (1, None)]
+    for r in start:
+        print(f"python -m hwsim.run --model VGG16 --samples 1 --threads {r['threads']}: "
+              f"cold cache {r['cold_s']:.1f} s, warm {r['warm_s']:.1f} s "
+              f"(python -c 'import hwsim.run' {r['import_s']:.1f} s)")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), "rows": rows,
                                                "timesteps": t_rows, "images": n_rows,

@@ -67,10 +67,14 @@ def _position_classes(lm: LayerMapping) -> tuple[np.ndarray, np.ndarray]:
     tile, for the mapping's tiles): ``position_class`` [H·W] and ``neurons`` [classes, pes],
     the channels at any one position of the class that each PE holds (PEs 0-based)."""
     pe = lm.pe_map() - lm.pe_first  # [C, H, W]
-    c, hw = pe.shape[0], pe.shape[1] * pe.shape[2]
-    columns = pe.reshape(c, hw).T.astype(np.int32 if lm.pes_used < 2**31 else np.int64)
-    classes, first, position_class = np.unique(columns, axis=0, return_index=True,
-                                               return_inverse=True)
+    columns = np.ascontiguousarray(pe.reshape(pe.shape[0], -1).T)  # [H·W, C]: PE per channel
+    # classes by a hash of each column (fast), verified exactly; np.unique over rows if two
+    # different columns ever share a hash
+    key = columns @ np.random.default_rng(0).integers(1, 2**62, columns.shape[1])
+    _, first, position_class = np.unique(key, return_index=True, return_inverse=True)
+    classes = columns[first]
+    if not np.array_equal(classes[position_class], columns):
+        classes, position_class = np.unique(columns, axis=0, return_inverse=True)
     neurons = np.zeros((len(classes), lm.pes_used), np.float64)
     for k, col in enumerate(classes):
         neurons[k] = np.bincount(col, minlength=lm.pes_used)
