@@ -122,8 +122,10 @@ def reference_model(ckpt: Checkpoint, stored: StoredModel) -> StoredModel | None
 
     The checkpoint's float32 weights are not on a fixed-point grid, so its sums depend on their
     order: torch's dense convolution and this scatter may disagree on a spike in ~10^6 (both
-    are float32 evaluations of the same network, neither more right). It costs a fraction of a
-    PyTorch run (events, not dense MACs) and needs no second ``Network``.
+    are float32 evaluations of the same network, neither more right; measured on converted
+    VGG16 / ResNet20, 128 CIFAR-10 images, T = 5: 3e-7 / 1.4e-6 of all spikes, no prediction).
+    It costs a fraction of a PyTorch run (events, not dense MACs) and needs no second
+    ``Network``.
     """
     if stored.full_precision:
         return None
