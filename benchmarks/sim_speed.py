@@ -2,7 +2,7 @@
 same SNN, synaptic events per second, peak memory, start-up, and scaling with T and images.
 
     python benchmarks/sim_speed.py                  # everything (~20 min on 2 busy cores)
-    python benchmarks/sim_speed.py --quick          # fewer images and repeats (~5 min)
+    python benchmarks/sim_speed.py --quick          # fewer images and repeats (~6 min)
     python benchmarks/sim_speed.py --full-test-set  # also all 10,000 CIFAR-10 test images
 
 Models (made once, cached in ``--cache``; pass ``--vgg16``/``--resnet20`` for trained ones):
