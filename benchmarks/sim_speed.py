@@ -239,14 +239,12 @@ def fresh(fn, *args) -> dict:
         return ex.submit(fn, *args).result()
 
 
-def startup(model: str, data_dir: str | None, threads: int | None) -> dict:
-    """Wall seconds of ``python -m hwsim.run`` on one image (check included): first with an
-    empty Numba cache (compilation), then the median of two more (cache warm: the target).
-    ``threads``: torch's and Numba's (None: theirs, all cores)."""
-    cmd = [sys.executable, "-m", "hwsim.run", "--model", model, "--samples", "1", "--quiet"]
+def startup(args: list[str], threads: int | None, label: str) -> dict:
+    """Wall seconds of ``python -m hwsim.run ARGS`` (check included): first with an empty Numba
+    cache (compilation), then the median of two more (cache warm: the target). ``threads``:
+    torch's and Numba's (None: theirs, all cores)."""
+    cmd = [sys.executable, "-m", "hwsim.run", "--quiet", *args]
     env = dict(os.environ)
-    if data_dir:
-        cmd += ["--data", data_dir]
     if threads:
         cmd += ["--threads", str(threads)]
         env["NUMBA_NUM_THREADS"] = str(threads)
@@ -259,8 +257,24 @@ def startup(model: str, data_dir: str | None, threads: int | None) -> dict:
             runs.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import hwsim.run"], cwd=ROOT, check=True)
-    return {"model": model, "threads": threads or os.cpu_count(), "cold_s": runs[0],
-            "warm_s": statistics.median(runs[1:]), "import_s": time.perf_counter() - t0}
+    r = {"command": f"python -m hwsim.run {' '.join(args)}", "label": label,
+         "threads": threads or os.cpu_count(), "cold_s": runs[0],
+         "warm_s": statistics.median(runs[1:]), "import_s": time.perf_counter() - t0}
+    print(f"{label}, {r['threads']} thread(s): cold cache {r['cold_s']:.1f} s, warm "
+          f"{r['warm_s']:.1f} s (python -c 'import hwsim.run' {r['import_s']:.1f} s)", flush=True)
+    return r
+
+
+def startups(vgg16: str, data_dir: str | None) -> list[dict]:
+    """The bundled default on one image and on its 200, and VGG16 on one CIFAR image."""
+    from model.bundled import MODEL
+
+    plans = [(["--model", vgg16, "--samples", "1"] + (["--data", data_dir] if data_dir else []),
+              "VGG16, 1 image")]
+    if MODEL.is_file():
+        plans = [(["--samples", "1"], "bundled default, 1 image"),
+                 ([], "bundled default, 200 images"), *plans]
+    return [startup(a, threads, label) for a, label in plans for threads in (1, None)]
 
 
 # ----------------------------------------------------------------------------- the tables
@@ -341,6 +355,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="64 images, 1 repeat, fewer points")
     ap.add_argument("--full-test-set", action="store_true",
                     help="also all 10,000 CIFAR-10 test images through VGG16 (2 threads)")
+    ap.add_argument("--startup-only", action="store_true",
+                    help="only the start-up of python -m hwsim.run")
     ap.add_argument("--json", help="write every measurement here")
     args = ap.parse_args()
     if args.quick:
@@ -365,6 +381,12 @@ def main() -> None:
              Case("VGG16 224x224", "vgg16", "imagenet", 224, 3, 1, paths["vgg16-224"])]
 
     print(f"machine: {machine()}\nanchors: {ANCHORS}\n", flush=True)
+    if args.startup_only:
+        start = startups(paths["vgg16"], data)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"machine": machine(), "startup": start},
+                                                  indent=1))
+        return
     rows: list[dict] = []
     for case in cases:
         for mode in ("torch", "core", "no-check", "default"):
@@ -398,11 +420,7 @@ def main() -> None:
     print("\n".join(["", "VGG16 CIFAR-10, T = 5, scaling with images (1 run each):",
                      *scaling_table(n_rows, "images")]), flush=True)
 
-    start = [startup(paths["vgg16"], data, threads) for threads in (1, None)]
-    for r in start:
-        print(f"python -m hwsim.run --model VGG16 --samples 1 --threads {r['threads']}: "
-              f"cold cache {r['cold_s']:.1f} s, warm {r['warm_s']:.1f} s "
-              f"(python -c 'import hwsim.run' {r['import_s']:.1f} s)")
+    start = startups(paths["vgg16"], data)
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), "rows": rows,
                                                "timesteps": t_rows, "images": n_rows,
