@@ -133,23 +133,34 @@ def simulate(ckpt: Checkpoint, arch: ArchConfig, data: Dataset, samples: int,
     bar.close()
     n = len(subset)
     report = build_report(ckpt, arch, mapping, counter, T, opts, n, model_name)
-    report["accuracy"] = {
-        "snn": correct / n, "reference": ref_correct / n if opts.reference else None,
-        "reference_datapath": None if not opts.reference else (
+    report["accuracy"] = accuracy_summary(
+        arch, correct, ref_correct if opts.reference else None, n, match if opts.check else None,
+        reference_datapath=None if not opts.reference else (
             "the stored weights are the checkpoint's: the simulator's own run"
-            if reference is None else "full-precision float32 weights on the event datapath"),
-        "functional_match": match.functional_match if opts.check else None,
-        "spike_mismatches": match.spike_mismatches if opts.check else None,
-        "prediction_mismatches": match.prediction_mismatches if opts.check else None,
-        "spikes_compared": match.spikes_compared,
-        "datapath": (f"int: {arch.precision.weight_bits}-bit fixed-point weights "
-                     "(power-of-two scale), float32 membrane arithmetic" if exact else
-                     "fp: full-precision weights, float64 on both sides"),
-    }
+            if reference is None else "full-precision float32 weights on the event datapath"))
     report["mapping_warnings"] = list(mapping.warnings) + [str(w.message) for w in caught
                                                            if "spill" not in str(w.message)]
     report["seconds"] = round(time.time() - started, 2)
     return report
+
+
+def accuracy_summary(arch: ArchConfig, correct: int, reference_correct: int | None,
+                     samples: int, match: MatchReport | None,
+                     reference_datapath: str | None = None) -> dict:
+    """The report's ``accuracy`` object (``match`` None: the check was not run)."""
+    exact = arch.precision.datapath == "int"
+    return {
+        "snn": correct / samples,
+        "reference": None if reference_correct is None else reference_correct / samples,
+        "reference_datapath": reference_datapath,
+        "functional_match": match.functional_match if match else None,
+        "spike_mismatches": match.spike_mismatches if match else None,
+        "prediction_mismatches": match.prediction_mismatches if match else None,
+        "spikes_compared": match.spikes_compared if match else 0,
+        "datapath": (f"int: {arch.precision.weight_bits}-bit fixed-point weights "
+                     "(power-of-two scale), float32 membrane arithmetic" if exact else
+                     "fp: full-precision weights, float64 on both sides"),
+    }
 
 
 def _layer_row(lc: LayerCounts, snn: E.LayerCost, ann: E.LayerCost, lm, v_level) -> dict:

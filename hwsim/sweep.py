@@ -56,7 +56,7 @@ from .counts import Counter
 from .energy import ANN_PARTS, SNN_PARTS
 from .functional import LayerEvents, MatchReport, compare_with_model, run_batch, store
 from .run import UsageError, load_images, overrides
-from .simulate import SimOptions, build_report
+from .simulate import SimOptions, accuracy_summary, build_report
 from .system import system_timing
 
 VERSION = 1  # of the row format and the point key
@@ -278,17 +278,9 @@ def point_report(ckpt: C.Checkpoint, arch: ArchConfig, run: FunctionalRun, model
         counter.add(events, images)
     opts = SimOptions(timesteps=T, progress=False, check=run.check)
     rep = build_report(ckpt, arch, mapping, counter, T, opts, run.samples, model_name)
-    m, exact = run.match, arch.precision.datapath == "int"
-    rep["accuracy"] = {
-        "snn": run.correct / run.samples, "reference": run.reference_correct / run.samples,
-        "functional_match": m.functional_match if run.check else None,
-        "spike_mismatches": m.spike_mismatches if run.check else None,
-        "prediction_mismatches": m.prediction_mismatches if run.check else None,
-        "spikes_compared": m.spikes_compared,
-        "datapath": (f"int: {arch.precision.weight_bits}-bit fixed-point weights "
-                     "(power-of-two scale), float32 membrane arithmetic" if exact else
-                     "fp: full-precision weights, float64 on both sides"),
-    }
+    rep["accuracy"] = accuracy_summary(
+        arch, run.correct, run.reference_correct, run.samples, run.match if run.check else None,
+        reference_datapath="full-precision float32 weights, PyTorch")
     rep["mapping_warnings"] = list(mapping.warnings) + [str(w.message) for w in caught
                                                         if "spill" not in str(w.message)]
     nodes = ckpt.nodes()
