@@ -232,6 +232,8 @@ VGG_CFGS = {
                512, 512, 512], [4096, 4096]),
     # The bundled default: compact, one conv at full resolution, 1.15 M weights, 115 M MACs.
     "compact": ([64, "A", 128, 128, "A", 256, 256, "A"], []),
+    # compact at 1.5x width: 2.55 M weights, 257 M MACs (a candidate for the bundled default).
+    "compact_wide": ([96, "A", 192, 192, "A", 384, 384, "A"], []),
     # A toy net for tests and quick demos (seconds per epoch on a few hundred images).
     "tiny": ([8, "A", 16, "A"], []),
 }

@@ -17,7 +17,26 @@ from .architectures import ArchitectureError
 from .checkpoint import CheckpointError
 from .network import Network
 
-USER_ERRORS = (D.DataError, CheckpointError, ArchitectureError, FileNotFoundError)
+
+class UsageError(ValueError):
+    """A command-line choice that cannot be honoured here (e.g. --device cuda without a GPU)."""
+
+
+USER_ERRORS = (D.DataError, CheckpointError, ArchitectureError, FileNotFoundError, UsageError)
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """``auto`` (or None) -> the GPU when there is one, else the CPU; ``cpu``/``cuda[:N]`` as
+    given, with a clear error when CUDA is asked for and absent."""
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise UsageError(f"--device {name!r}: {e}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: this torch build sees no CUDA GPU")
+    return dev
 
 
 def progress(iterable=None, **kw) -> tqdm:
@@ -97,10 +116,13 @@ def evaluate(net: Network, ds: D.Dataset, preprocessing: dict, *, snn: bool, tim
     Returns {accuracy, samples, correct, spikes: {layer: total over images and T}}.
     """
     net.eval()
-    correct = 0
-    spikes: dict[str, float] = {n.name: 0.0 for n in net.spiking_layers} if snn else {}
+    device = next(net.parameters()).device
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    spikes: dict[str, torch.Tensor] = {n.name: torch.zeros((), dtype=torch.float64,
+                                                           device=device)
+                                       for n in net.spiking_layers} if snn else {}
     bar = progress(D.batches(ds, batch_size, preprocessing["mean"], preprocessing["std"],
-                             workers=workers),
+                             workers=workers, device=device),
                    total=(len(ds) + batch_size - 1) // batch_size, desc=desc, leave=False,
                    unit="batch")
     for x, y in bar:
@@ -108,9 +130,11 @@ def evaluate(net: Network, ds: D.Dataset, preprocessing: dict, *, snn: bool, tim
             out = net.snn(x, timesteps)
             logits = out.logits
             for k, v in out.spike_counts.items():
-                spikes[k] += float(v)
+                spikes[k] += v.to(torch.float64)
         else:
             logits = net(x)
-        correct += int((logits.argmax(1) == y).sum())
+        correct += (logits.argmax(1) == y).sum()
     n = len(ds)
-    return {"accuracy": correct / n, "samples": n, "correct": correct, "spikes": spikes}
+    c = int(correct)
+    return {"accuracy": c / n, "samples": n, "correct": c,
+            "spikes": {k: float(v) for k, v in spikes.items()}}

@@ -254,26 +254,29 @@ def train_val_split(ds: Dataset, val_fraction: float = 0.1) -> tuple[Dataset, Da
 
 # ------------------------------------------------------------------------------ batches
 def normalise(images_uint8: torch.Tensor, mean, std) -> torch.Tensor:
-    """uint8 (B, H, W, 3) -> float32 (B, 3, H, W), (x/255 − mean) / std."""
+    """uint8 (B, H, W, 3) -> float32 (B, 3, H, W), (x/255 − mean) / std, on x's device."""
     x = images_uint8.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
-    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     return (x - m) / s
 
 
 def _augment_small(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random crop with zero padding and random horizontal flip on uint8 (B, H, W, 3)."""
+    """Random crop with zero padding and random horizontal flip on uint8 (B, H, W, 3).
+
+    The random draws come from ``gen`` (on the CPU), so the result does not depend on the device
+    that holds ``x``."""
     b, h, w, _ = x.shape
-    padded = torch.zeros((b, h + 2 * pad, w + 2 * pad, 3), dtype=x.dtype)
+    dev = x.device
+    padded = torch.zeros((b, h + 2 * pad, w + 2 * pad, 3), dtype=x.dtype, device=dev)
     padded[:, pad:pad + h, pad:pad + w] = x
-    dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
-    dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
-    rows = (dy[:, None] + torch.arange(h)[None, :])[:, :, None]
-    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, :]
-    out = padded[torch.arange(b)[:, None, None], rows, cols]
-    flip = torch.rand(b, generator=gen) < 0.5
-    out[flip] = out[flip].flip(2)
-    return out
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen).to(dev)
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen).to(dev)
+    rows = (dy[:, None] + torch.arange(h, device=dev)[None, :])[:, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=dev)[None, :])[:, None, :]
+    out = padded[torch.arange(b, device=dev)[:, None, None], rows, cols]
+    flip = (torch.rand(b, generator=gen) < 0.5).to(dev)
+    return torch.where(flip[:, None, None, None], out.flip(2), out)
 
 
 class _FolderItems(torch.utils.data.Dataset):
@@ -312,19 +315,23 @@ class _FolderItems(torch.utils.data.Dataset):
 
 def batches(ds: Dataset, batch_size: int, mean, std, *, shuffle: bool = False,
             augment: bool = False, seed: int = 0, epoch: int = 0,
-            workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (normalised float32 images (B, 3, H, W), int64 labels (B,)).
+            workers: int = 0, device: torch.device | str | None = None,
+            ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (normalised float32 images (B, 3, H, W), int64 labels (B,)) on ``device``.
 
     Shuffling and augmentation are determined by (seed, epoch): a resumed run sees the same
-    batches as an uninterrupted one.
+    batches as an uninterrupted one, on any device. In-memory sets are copied to the device once
+    per call and cropped/flipped there (no per-batch host work on a GPU).
     """
+    dev = torch.device(device) if device is not None else torch.device("cpu")
     gen = torch.Generator().manual_seed(seed * 100003 + epoch)
     order = torch.randperm(len(ds), generator=gen) if shuffle else torch.arange(len(ds))
-    labels = torch.from_numpy(ds.labels)
+    labels = torch.from_numpy(ds.labels).to(dev)
     if isinstance(ds, ArraySet):
-        images = torch.from_numpy(ds.images)
+        images = torch.from_numpy(ds.images).to(dev)
+        order_dev = order.to(dev)
         for i in range(0, len(ds), batch_size):
-            idx = order[i:i + batch_size]
+            idx = order_dev[i:i + batch_size]
             x = images[idx]
             if augment:
                 x = _augment_small(x, gen)
@@ -335,5 +342,5 @@ def batches(ds: Dataset, batch_size: int, mean, std, *, shuffle: bool = False,
         torch.utils.data.Subset(items, order.tolist()), batch_size=batch_size,
         num_workers=workers)
     for i, x in enumerate(loader):
-        idx = order[i * batch_size:i * batch_size + len(x)]
-        yield normalise(x, mean, std), labels[idx]
+        idx = order[i * batch_size:i * batch_size + len(x)].to(dev)
+        yield normalise(x.to(dev, non_blocking=True), mean, std), labels[idx]

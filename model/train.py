@@ -26,11 +26,13 @@ from . import data as D
 from .architectures import ARCHITECTURES
 from .common import (
     USER_ERRORS,
+    UsageError,
     dataset_info,
     evaluate,
     fail,
     load_splits,
     progress,
+    resolve_device,
     seed_everything,
     set_threads,
 )
@@ -58,14 +60,22 @@ def _lr_at(epoch: int, epochs: int, base: float) -> float:
 
 def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser_groups,
          make_optimiser, label: str) -> tuple[Network, list]:
-    """Train ``epochs`` epochs with per-epoch resume files; return the best-on-validation net."""
+    """Train ``epochs`` epochs with per-epoch resume files; return the best-on-validation net.
+
+    With ``--time-budget S`` the number of epochs is fixed after the first one, from its
+    measured speed, to what fits in S seconds (at most ``--epochs``); the cosine schedule is
+    exact because its first epoch runs at the base rate whatever the total.
+    """
     out = Path(args.out)
     resume = _resume_path(out)
+    device = next(net.parameters()).device
     opt = make_optimiser(optimiser_groups)
     start, history = 0, []
+    epochs = args.epochs
     best_state, best_val = copy.deepcopy(net.state_dict()), -1.0
     signature = {"command": label, "arch": ckpt.arch, "epochs": args.epochs, "seed": args.seed,
-                 "limit": args.limit, "lr": args.lr, "batch_size": args.batch_size}
+                 "limit": args.limit, "lr": args.lr, "batch_size": args.batch_size,
+                 "time_budget": args.time_budget}
     if resume.exists() and not args.restart:
         state = torch.load(resume, map_location="cpu", weights_only=False)
         if state.get("signature") == signature:
@@ -73,41 +83,56 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
             opt.load_state_dict(state["optimiser"])
             start, history = state["epoch"], state["history"]
             best_state, best_val = state["best_state"], state["best_val"]
-            print(f"resuming {label} from {resume} at epoch {start}/{args.epochs}")
+            epochs = state.get("planned_epochs", epochs)
+            print(f"resuming {label} from {resume} at epoch {start}/{epochs}")
         else:
             print(f"ignoring {resume}: it belongs to a different run")
     T = ckpt.timesteps
     mean, std = ckpt.preprocessing["mean"], ckpt.preprocessing["std"]
     forward = net.snn if snn else net.forward
     step_fn = torch.compile(forward, dynamic=False) if args.compile else forward
-    for epoch in range(start, args.epochs):
+    fit_started = time.time()
+    epoch = start
+    while epoch < epochs:
         torch.manual_seed(args.seed * 1009 + epoch)
-        lr = _lr_at(epoch, args.epochs, args.lr)
+        lr = _lr_at(epoch, epochs, args.lr)
         for g in opt.param_groups:
             g["lr"] = lr
         net.train()
         n_batches = (len(splits.train) + args.batch_size - 1) // args.batch_size
         bar = progress(D.batches(splits.train, args.batch_size, mean, std, shuffle=True,
                                  augment=True, seed=args.seed, epoch=epoch,
-                                 workers=args.workers),
-                       total=n_batches, desc=f"{label} epoch {epoch + 1}/{args.epochs}",
+                                 workers=args.workers, device=device),
+                       total=n_batches, desc=f"{label} epoch {epoch + 1}/{epochs}",
                        unit="batch")
-        t0, loss_sum, correct, seen = time.time(), 0.0, 0, 0
-        for x, y in bar:
+        t0 = time.time()
+        # running sums stay on the device: no host sync per batch (the GPU runs ahead)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        seen, t_warm, warm_batches = 0, None, min(20, n_batches // 4)
+        for b, (x, y) in enumerate(bar):
             logits = step_fn(x, T).logits if snn else step_fn(x)
             loss = F.cross_entropy(logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             net.clamp_()
-            loss_sum += loss.item() * len(y)
-            correct += int((logits.argmax(1) == y).sum())
+            loss_sum += loss.detach().to(torch.float64) * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
             seen += len(y)
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+            if b + 1 == warm_batches:
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                t_warm = time.time()
+            if (b + 1) % 50 == 0 or b + 1 == n_batches:
+                bar.set_postfix(loss=f"{float(loss_sum) / seen:.3f}",
+                                acc=f"{int(correct) / seen:.3f}")
+        t_train = time.time()
         val = evaluate(net, splits.val, ckpt.preprocessing, snn=snn, timesteps=T,
                        batch_size=args.eval_batch_size, desc="validation")
-        row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / max(1, seen),
-               "train_accuracy": correct / max(1, seen), "val_accuracy": val["accuracy"],
+        t_val = time.time() - t_train
+        row = {"epoch": epoch + 1, "lr": lr, "train_loss": float(loss_sum) / max(1, seen),
+               "train_accuracy": int(correct) / max(1, seen), "val_accuracy": val["accuracy"],
                "seconds": round(time.time() - t0, 1)}
         if snn:
             row["leak"] = {n.name: round(net.neuron(n.name).leak.item(), 4)
@@ -115,14 +140,30 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
             row["threshold"] = {n.name: round(net.neuron(n.name).threshold.item(), 4)
                                 for n in net.spiking_layers}
         history.append(row)
-        tqdm.write(f"{label} epoch {epoch + 1}: loss {row['train_loss']:.4f} train "
+        tqdm.write(f"{label} epoch {epoch + 1}/{epochs}: loss {row['train_loss']:.4f} train "
                    f"{row['train_accuracy']:.4f} val {val['accuracy']:.4f} ({row['seconds']} s)")
         if val["accuracy"] > best_val:
             best_val, best_state = val["accuracy"], copy.deepcopy(net.state_dict())
+        epoch += 1
+        if args.time_budget and epoch == 1 and start == 0:
+            # steady-state epoch time: batches after the warm-up, extrapolated, plus validation
+            if t_warm is not None and n_batches > warm_batches:
+                per_batch = (t_train - t_warm) / (n_batches - warm_batches)
+                t_epoch = per_batch * n_batches + t_val
+            else:
+                t_epoch = time.time() - t0
+            epochs = max(1, min(args.epochs, int(args.time_budget / max(t_epoch, 1e-6))))
+            tqdm.write(f"{label}: {t_epoch:.1f} s per epoch -> {epochs} epochs fit the "
+                       f"{args.time_budget:.0f} s budget")
+        elif args.time_budget and time.time() - fit_started > 1.3 * args.time_budget:
+            tqdm.write(f"{label}: stopping after epoch {epoch} of {epochs}: past 1.3x the "
+                       f"{args.time_budget:.0f} s budget")
+            epochs = epoch
         resume.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"signature": signature, "net": net.state_dict(), "epoch": epoch + 1,
-                    "optimiser": opt.state_dict(), "history": history,
-                    "best_state": best_state, "best_val": best_val}, resume)
+        torch.save({"signature": signature, "net": net.state_dict(), "epoch": epoch,
+                    "planned_epochs": epochs, "optimiser": opt.state_dict(),
+                    "history": history, "best_state": best_state, "best_val": best_val},
+                   resume)
     net.load_state_dict(best_state)
     return net, history
 
@@ -152,6 +193,7 @@ def _finish(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, histor
         if args.data else ckpt.metrics.get("data_dir"),
         f"{ckpt.stage}_seconds": round(time.time() - started, 1),
         f"{ckpt.stage}_threads": torch.get_num_threads(),
+        f"{ckpt.stage}_device": _device_name(next(net.parameters()).device),
     })
     C.save(ckpt, args.out)
     resume = _resume_path(Path(args.out))
@@ -161,6 +203,23 @@ def _finish(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, histor
     print(f"{ckpt.stage}: {ckpt.arch} {ckpt.dataset} {what} val {val['accuracy']:.4f} test "
           f"{test['accuracy']:.4f} ({test['samples']} images) in "
           f"{time.time() - started:.0f} s -> {args.out}")
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)}, torch {torch.__version__})"
+    return f"cpu (torch {torch.__version__}, {torch.get_num_threads()} threads)"
+
+
+def _parse_scales(text: str) -> list[float]:
+    try:
+        scales = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"--scale must be a number or a comma-separated list, got "
+                         f"{text!r}") from None
+    if not scales or any(not v > 0 for v in scales):
+        raise UsageError(f"--scale values must be positive, got {text!r}")
+    return scales
 
 
 # ------------------------------------------------------------------------------ commands
@@ -175,7 +234,7 @@ def cmd_ann(args) -> None:
     from .architectures import build_architecture
 
     nodes = build_architecture(args.arch, classes, (3, size, size), **kwargs)
-    net = Network(nodes)
+    net = Network(nodes).to(args.device)
     ckpt = C.Checkpoint(arch=args.arch, dataset=args.dataset, num_classes=classes,
                         input_shape=(3, size, size), preprocessing=prep, stage="ann",
                         arch_kwargs=kwargs)
@@ -193,26 +252,47 @@ def cmd_convert(args) -> None:
     ckpt = C.load(args.ann, stages=("ann",))
     args.data = _data_dir(args, ckpt)
     ckpt.stage, ckpt.timesteps, ckpt.reset = "converted", args.timesteps, args.reset
-    net = ckpt.build()
+    scales = _parse_scales(args.scale)
+    net = ckpt.build().to(args.device)
     net.timesteps, net.reset = args.timesteps, args.reset
     splits = load_splits(args.data, ckpt.input_shape[1], ckpt.num_classes, limit=args.limit,
                          seed=args.seed)
     n = min(args.calib_samples, len(splits.train))
     idx = D.stratified_indices(splits.train.labels, n, args.seed)
     x, _ = next(D.batches(splits.train.subset(idx), n, ckpt.preprocessing["mean"],
-                          ckpt.preprocessing["std"]))
+                          ckpt.preprocessing["std"], device=args.device))
     bar = progress(total=len(net.spiking_layers), desc="threshold balancing", unit="layer")
 
     def on_layer(name, thr):
         bar.set_postfix(layer=name, v=f"{thr:.3f}")
         bar.update()
 
-    thresholds = balance_thresholds(net, x, args.timesteps, args.percentile, args.scale,
-                                    on_layer)
+    measured = balance_thresholds(net, x, args.timesteps, args.percentile, 1.0, on_layer)
     bar.close()
+    search, scale = [], scales[0]
+    if len(scales) > 1:
+        # the percentiles do not depend on the scale: measure once, then try each scale
+        neurons = sum(nd.neurons for nd in net.spiking_layers)
+        for sc in scales:
+            _set_thresholds(net, measured, sc)
+            r = evaluate(net, splits.val, ckpt.preprocessing, snn=True, timesteps=args.timesteps,
+                         batch_size=args.eval_batch_size, desc=f"validation scale {sc}")
+            rate = sum(r["spikes"].values()) / (neurons * r["samples"])  # per neuron, image
+            search.append({"scale": sc, "val_accuracy": r["accuracy"], "spike_rate": rate})
+            tqdm.write(f"scale {sc}: val {r['accuracy']:.4f}, spike rate {rate:.4f}")
+        scale = max(search, key=lambda r: r["val_accuracy"])["scale"]
+        tqdm.write(f"threshold scale {scale} selected on validation")
+    thresholds = _set_thresholds(net, measured, scale)
     _finish(net, ckpt, splits, args, snn=True, history=[],
-            extra={"percentile": args.percentile, "scale": args.scale,
+            extra={"percentile": args.percentile, "scale": scale, "scale_search": search,
                    "calibration_samples": n, "thresholds": thresholds}, started=started)
+
+
+@torch.no_grad()
+def _set_thresholds(net: Network, measured: dict[str, float], scale: float) -> dict[str, float]:
+    for name, thr in measured.items():
+        net.neuron(name).threshold.fill_(thr * scale)
+    return {k: v * scale for k, v in measured.items()}
 
 
 def cmd_snn(args) -> None:
@@ -225,7 +305,7 @@ def cmd_snn(args) -> None:
     if args.reset:
         ckpt.reset = args.reset
     ckpt.gamma = args.gamma
-    net = ckpt.build()
+    net = ckpt.build().to(args.device)
     splits = load_splits(args.data, ckpt.input_shape[1], ckpt.num_classes, limit=args.limit,
                          seed=args.seed)
     groups = parameter_groups(net, args.weight_decay, train_leak=args.train_leak,
@@ -250,8 +330,13 @@ def _common(p: argparse.ArgumentParser, epochs: bool = True) -> None:
     p.add_argument("--workers", type=int, default=0, help="decoder workers for large images")
     p.add_argument("--restart", action="store_true", help="ignore OUT.resume.pt")
     p.add_argument("--half", action="store_true", help="store weights in float16")
+    p.add_argument("--device", default="auto",
+                   help="cpu, cuda, cuda:N or auto (the GPU when there is one; default)")
     if epochs:
         p.add_argument("--epochs", type=int, default=0)
+        p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                       help="fit the number of epochs (at most --epochs) to SECONDS of training, "
+                            "measured on the first epoch")
         p.add_argument("--compile", action="store_true", help="torch.compile the forward pass")
 
 
@@ -275,12 +360,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--ann", required=True, help="checkpoint of stage 'ann'")
     c.add_argument("--timesteps", type=int, default=5)
     c.add_argument("--percentile", type=float, default=99.7)
-    c.add_argument("--scale", type=float, default=1.0, help="multiply all thresholds")
+    c.add_argument("--scale", default="1.0",
+                   help="multiply all thresholds; a comma-separated list tries each and keeps "
+                        "the best on the validation split (e.g. 0.5,0.6,0.7,0.8,0.9,1.0)")
     c.add_argument("--calib-samples", type=int, default=512,
                    help="training images used to balance thresholds")
     c.add_argument("--reset", choices=RESETS, default="paper")
     _common(c, epochs=False)
-    c.set_defaults(func=cmd_convert, epochs=0, compile=False)
+    c.set_defaults(func=cmd_convert, epochs=0, compile=False, time_budget=None)
 
     s = sub.add_parser("snn", help="BPTT of weights, leak and threshold (DIET-SNN)")
     s.add_argument("--init", required=True, help="checkpoint of stage 'converted' or 'snn'")
@@ -302,9 +389,17 @@ def main(argv: list[str] | None = None) -> None:
         v = getattr(args, name, None)
         if v is not None and (v < 0 or (v == 0 and name != "epochs")):
             fail(f"--{name.replace('_', '-')} must be positive, got {v}")
+    if getattr(args, "time_budget", None) is not None:
+        if not args.time_budget > 0:
+            fail(f"--time-budget must be positive, got {args.time_budget}")
+        if not args.epochs:
+            fail("--time-budget needs --epochs N, the most epochs it may fit")
     set_threads(args.threads)
     seed_everything(args.seed)
     try:
+        args.device = resolve_device(args.device)
+        if args.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
         args.func(args)
     except USER_ERRORS as e:
         fail(str(e))
