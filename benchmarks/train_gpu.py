@@ -11,6 +11,14 @@ float16 and its metrics are measured on that stored model.
         [--pack PACK_DIR] [--arches compact,compact_wide,vgg6] [--ann-budget 160] \\
         [--snn-budget 220] [--deadline 540] [--smoke]
 
+Jobs whose checkpoint already exists are kept (``--restart`` redoes them), so a run split over
+several calls (a lent GPU allows 10 minutes per command) resumes where the last call stopped.
+
+Measured on one H100 (benchmarks/gpu_runs/2026-11-27): three ANNs at once ran 2-3 s per epoch
+each (launch-bound: concurrency pays); six SNN trainings at once ran ~40 s per compact epoch
+against 8 s alone (GPU-bound at T = 5: concurrency buys nothing, so give the SNN stage of the
+model that matters the GPU to itself).
+
 ``--pack`` receives, after every finished job, ``results.json`` (every checkpoint's metrics and
 per-epoch history), ``logs.tar.gz`` and the checkpoints in tar files of at most 15 MiB (bigger
 checkpoints, e.g. VGG6's 100 MB, stay in RUN_DIR). ``--smoke`` first runs the whole chain on a
@@ -75,6 +83,20 @@ def plan(args, run: Path) -> list[Job]:
                 "--time-budget", str(args.snn_budget), "--batch-size", str(args.snn_batch),
                 "--lr", str(args.snn_lr), "--out", str(out), *extra, *limit, *common],
                 out, [f"{arch}/convert_T5"]))
+        if args.variants:
+            # the open choices of the SNN stage, each against the main DIET run above
+            for label, extra in (("snn_reset_leaked", ["--reset", "leaked"]),
+                                 ("snn_gamma_1.0", ["--gamma", "1.0"]),
+                                 ("snn_gamma_0.1", ["--gamma", "0.1"])):
+                out = d / f"{label}.pt"
+                jobs.append(Job(f"{arch}/{label}", [
+                    "snn", "--init", str(snn0), "--epochs", str(args.snn_epochs),
+                    "--time-budget", str(args.snn_budget), "--batch-size", str(args.snn_batch),
+                    "--lr", str(args.snn_lr), "--out", str(out), *extra, *limit, *common],
+                    out, [f"{arch}/convert_T5"]))
+    for j in jobs:
+        if j.out.exists() and not args.restart:
+            j.state = "done"  # finished by an earlier call: the run resumes where it stopped
     return jobs
 
 
@@ -223,6 +245,10 @@ def main() -> None:
     ap.add_argument("--deadline", type=float, help="stop everything after this many seconds")
     ap.add_argument("--reserve", type=float, default=40.0,
                     help="seconds kept before the deadline for final evaluation and packing")
+    ap.add_argument("--variants", action="store_true",
+                    help="also train DIET-SNN with the leaked reset and with γ = 1.0 and 0.1")
+    ap.add_argument("--restart", action="store_true",
+                    help="redo jobs whose checkpoint already exists (default: keep them)")
     ap.add_argument("--smoke", action="store_true",
                     help="first run the chain on the toy net (300 images); stop if it fails")
     args = ap.parse_args()

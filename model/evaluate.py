@@ -19,7 +19,15 @@ import numpy as np
 from . import checkpoint as C
 from . import data as D
 from .bundled import bundled_model_path, bundled_sample
-from .common import USER_ERRORS, evaluate, fail, load_splits, seed_everything, set_threads
+from .common import (
+    USER_ERRORS,
+    evaluate,
+    fail,
+    load_splits,
+    resolve_device,
+    seed_everything,
+    set_threads,
+)
 from .network import Network
 
 
@@ -88,7 +96,7 @@ def run(args) -> dict:
     started = time.time()
     model_path = args.model or bundled_model_path()
     ckpt = C.load(model_path)
-    net = ckpt.build()
+    net = ckpt.build().to(resolve_device(getattr(args, "device", "cpu")))
     T = args.timesteps or ckpt.timesteps
     snn = ckpt.stage != "ann"
     if args.data:
@@ -107,6 +115,7 @@ def run(args) -> dict:
     report = {
         "model": {"path": str(model_path), "architecture": ckpt.arch, "dataset": ckpt.dataset,
                   "stage": ckpt.stage, "reset": ckpt.reset},
+        "device": str(next(net.parameters()).device),
         "data": data_name,
         "accuracy": res["accuracy"],
         "samples": res["samples"],
@@ -150,6 +159,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int)
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu",
+                    help="cpu (default: the float32 reference the simulator is checked "
+                         "against), cuda[:N] or auto")
     return ap
 
 

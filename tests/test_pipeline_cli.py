@@ -139,3 +139,63 @@ def test_wrong_image_size(npz_dir, tmp_path):
     r = run_cli("model.train", "ann", "--arch", "tiny", "--dataset", "imagenet", "--data",
                 str(npz_dir), "--out", str(out))
     assert r.returncode == 2 and "expects 224x224" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_convert_scale_list_picks_the_best_on_validation(pipeline, tmp_path):
+    ann, _, _ = pipeline
+    out, ref = tmp_path / "search.pt", tmp_path / "ref.pt"
+    base = ["convert", "--ann", str(ann), "--timesteps", "3", "--calib-samples", "64"]
+    train(*base, "--scale", "0.5,1.0,2.0", "--out", str(out))
+    ck = C.load(out)
+    stage = ck.history[-1]
+    search = stage["scale_search"]
+    assert [r["scale"] for r in search] == [0.5, 1.0, 2.0]
+    best = max(search, key=lambda r: r["val_accuracy"])
+    assert stage["scale"] == best["scale"]
+    # the kept model is the one measured: its validation accuracy is the search's
+    assert ck.metrics["converted_val_accuracy"] == best["val_accuracy"]
+    # higher thresholds, fewer spikes
+    rates = [r["spike_rate"] for r in search]
+    assert rates[0] > rates[1] > rates[2]
+    # the same thresholds as a plain conversion at the chosen scale
+    train(*base, "--scale", str(best["scale"]), "--out", str(ref))
+    assert C.load(ref).threshold == pytest.approx(ck.threshold, rel=1e-6)
+
+
+def test_time_budget_fits_the_epochs(npz_dir, tmp_path):
+    base = ["ann", "--arch", "tiny", "--data", str(npz_dir), "--epochs", "3", "--lr", "0.05"]
+    train(*base, "--time-budget", "1e-6", "--out", str(tmp_path / "short.pt"))
+    train(*base, "--time-budget", "1e6", "--out", str(tmp_path / "long.pt"))
+    train(*base, "--out", str(tmp_path / "plain.pt"))
+    short, long, plain = (C.load(tmp_path / f"{n}.pt").history[-1]["epochs"]
+                          for n in ("short", "long", "plain"))
+    assert len(short) == 1 and len(long) == len(plain) == 3
+    # a budget that fits every epoch leaves the cosine schedule as it is
+    assert [e["lr"] for e in long] == [e["lr"] for e in plain]
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--time-budget", "60"], "needs --epochs"),
+    (["--epochs", "1", "--time-budget", "-5"], "must be positive"),
+    (["--epochs", "1", "--device", "nonsense"], "--device 'nonsense'"),
+])
+def test_bad_training_options_one_line(npz_dir, tmp_path, argv, match):
+    r = run_cli("model.train", "ann", "--arch", "tiny", "--data", str(npz_dir),
+                "--out", str(tmp_path / "a.pt"), *argv)
+    assert r.returncode == 2 and match in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "a.pt").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_asked_for_without_a_gpu(npz_dir, tmp_path):
+    r = run_cli("model.train", "ann", "--arch", "tiny", "--data", str(npz_dir), "--epochs", "1",
+                "--device", "cuda", "--out", str(tmp_path / "a.pt"))
+    assert r.returncode == 2 and "sees no CUDA GPU" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bad_scale_list(pipeline, tmp_path):
+    ann, _, _ = pipeline
+    for bad, match in (("0.5,x", "comma-separated"), ("0.5,-1", "must be positive")):
+        r = run_cli("model.train", "convert", "--ann", str(ann), "--scale", bad,
+                    "--out", str(tmp_path / "c.pt"))
+        assert r.returncode == 2 and match in r.stderr and "Traceback" not in r.stderr

@@ -40,9 +40,10 @@ def main() -> None:
         f"architecture `{ckpt.arch}` ({sum(v.numel() for v in ckpt.weights.values()):,} "
         f"weights), dataset {ckpt.dataset}, stage `{ckpt.stage}`, T = {ckpt.timesteps}, "
         f"reset `{ckpt.reset}`, γ = {ckpt.gamma}",
-        "- trained with this project's own pipeline (`benchmarks/train_default.sh`) on "
-        "CIFAR-10 (JPEG q75) from `../shared/data/cifar10` (45,000 train / 5,000 validation "
-        "images: the last 500 of each class held out; model selection on validation only)",
+        "- trained with this project's own pipeline (`python -m model.train ann|convert|snn`; "
+        "every stage's settings are in the training history below) on CIFAR-10 (JPEG q75) "
+        "from `../shared/data/cifar10` (45,000 train / 5,000 validation images: the last 500 "
+        "of each class held out; model selection on validation only)",
     ]
     if args.note:
         lines.append(f"- {args.note}")
