@@ -94,50 +94,76 @@ def _membrane_level(nodes, mapping: Mapping, name: str) -> str | None:
     return mapping.layer(target).membrane_level
 
 
+@dataclass
+class FunctionalPass:
+    """What the chip's datapath computed on a set of images (the events went to a callback)."""
+
+    samples: int
+    correct: int = 0
+    reference_correct: int | None = None  # None: the reference was not run
+    match: MatchReport | None = None  # None: the check was not run
+    reference_datapath: str | None = None
+
+
+def functional_pass(ckpt: Checkpoint, stored, data: Dataset, T: int, *, max_batch: int,
+                    check: bool, reference: bool, on_events, progress: bool = False
+                    ) -> FunctionalPass:
+    """Run ``data`` (every image, in order) through the stored network's event datapath.
+
+    Each batch's events go to ``on_events(events, images)``; with ``check`` every spike is
+    compared with the PyTorch model on the same stored weights; with ``reference`` the
+    checkpoint's full-precision weights run through the same datapath for
+    ``accuracy.reference``. The one functional loop of ``hwsim.run`` and ``hwsim.sweep``."""
+    ref_model = reference_model(ckpt, stored) if reference else None
+    out = FunctionalPass(samples=len(data), match=MatchReport() if check else None,
+                         reference_correct=0 if reference else None)
+    if reference:
+        out.reference_datapath = (
+            "the stored weights are the checkpoint's: the simulator's own run"
+            if ref_model is None else "full-precision float32 weights on the event datapath")
+    mean, std = ckpt.preprocessing["mean"], ckpt.preprocessing["std"]
+    bar = tqdm(total=len(data), desc="simulating", unit="img", disable=not progress)
+    seen = 0
+    size = batch_size(stored.nodes, T, max_batch, stored.dtype.itemsize)
+    for x, y in batches(data, size, mean, std):
+        with torch.no_grad():
+            res = run_batch(stored, x, T, record_spikes=check)
+            if check:
+                out.match.add(compare_with_model(stored, x, T, res))
+                res.spikes.clear()
+        on_events(res.events, len(y))
+        labels = y.numpy()
+        out.correct += int((res.logits.argmax(1) == labels).sum())
+        if reference:
+            ref_logits = (res.logits if ref_model is None else
+                          run_batch(ref_model, x, T, record_spikes=False).logits)
+            out.reference_correct += int((ref_logits.argmax(1) == labels).sum())
+        seen += len(y)
+        bar.update(len(y))
+        bar.set_postfix(acc=f"{out.correct / seen:.3f}")
+    bar.close()
+    return out
+
+
 def simulate(ckpt: Checkpoint, arch: ArchConfig, data: Dataset, samples: int,
              opts: SimOptions, model_name: str = "") -> dict:
     started = time.time()
     T = opts.timesteps or ckpt.timesteps
     exact = arch.precision.datapath == "int"
     stored = store(ckpt, arch.precision.weight_bits if exact else None)
-    reference = reference_model(ckpt, stored) if opts.reference else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         mapping = map_network(layer_graph(ckpt), arch)
     counter = Counter(mapping, T, first_layer_once=arch.policy.first_layer == "once")
-    match = MatchReport()
-    correct = ref_correct = 0
-    mean, std = ckpt.preprocessing["mean"], ckpt.preprocessing["std"]
     # a class-balanced subset (the data may be sorted by class)
     subset = data.subset(stratified_indices(data.labels, samples)) if samples < len(data) \
         else data
-    bar = tqdm(total=len(subset), desc="simulating", unit="img", disable=not opts.progress)
-    seen = 0
-    size = batch_size(stored.nodes, T, opts.batch_size, stored.dtype.itemsize)
-    for x, y in batches(subset, size, mean, std):
-        with torch.no_grad():
-            res = run_batch(stored, x, T, record_spikes=opts.check)
-            if opts.check:
-                match.add(compare_with_model(stored, x, T, res))
-                res.spikes.clear()
-        counter.add(res.events, len(y))
-        labels = y.numpy()
-        correct += int((res.logits.argmax(1) == labels).sum())
-        if opts.reference:
-            ref_logits = (res.logits if reference is None else
-                          run_batch(reference, x, T, record_spikes=False).logits)
-            ref_correct += int((ref_logits.argmax(1) == labels).sum())
-        seen += len(y)
-        bar.update(len(y))
-        bar.set_postfix(acc=f"{correct / seen:.3f}")
-    bar.close()
-    n = len(subset)
-    report = build_report(ckpt, arch, mapping, counter, T, opts, n, model_name)
-    report["accuracy"] = accuracy_summary(
-        arch, correct, ref_correct if opts.reference else None, n, match if opts.check else None,
-        reference_datapath=None if not opts.reference else (
-            "the stored weights are the checkpoint's: the simulator's own run"
-            if reference is None else "full-precision float32 weights on the event datapath"))
+    fp = functional_pass(ckpt, stored, subset, T, max_batch=opts.batch_size, check=opts.check,
+                         reference=opts.reference, on_events=counter.add,
+                         progress=opts.progress)
+    report = build_report(ckpt, arch, mapping, counter, T, opts, fp.samples, model_name)
+    report["accuracy"] = accuracy_summary(arch, fp.correct, fp.reference_correct, fp.samples,
+                                          fp.match, fp.reference_datapath)
     report["mapping_warnings"] = list(mapping.warnings) + [str(w.message) for w in caught
                                                            if "spill" not in str(w.message)]
     report["seconds"] = round(time.time() - started, 2)

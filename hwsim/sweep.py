@@ -50,13 +50,13 @@ from mapping.placement import map_network
 from model import checkpoint as C
 from model.bundled import bundled_model_path
 from model.common import USER_ERRORS, progress
-from model.data import ArraySet, Dataset, batches, stratified_indices
+from model.data import ArraySet, Dataset, stratified_indices
 
 from .counts import Counter
 from .energy import ANN_PARTS, SNN_PARTS
-from .functional import LayerEvents, MatchReport, compare_with_model, run_batch, store
+from .functional import LayerEvents, MatchReport, store
 from .run import UsageError, load_images, overrides
-from .simulate import SimOptions, accuracy_summary, build_report
+from .simulate import SimOptions, accuracy_summary, build_report, functional_pass
 from .system import system_timing
 
 VERSION = 1  # of the row format and the point key
@@ -232,6 +232,7 @@ class FunctionalRun:
     reference_correct: int = 0
     match: MatchReport = field(default_factory=MatchReport)
     check: bool = True
+    reference_datapath: str | None = None
 
 
 def _set_threads(threads: int | None) -> None:
@@ -246,21 +247,16 @@ def functional_run(ckpt: C.Checkpoint, data: Dataset, timesteps: int, weight_bit
                    batch_size: int = 32, check: bool = True,
                    threads: int | None = None) -> FunctionalRun:
     """The images (a class-balanced subset is taken already) through the chip's datapath at
-    ``timesteps`` (the loop of ``hwsim.simulate.simulate``, keeping the events)."""
+    ``timesteps``: ``hwsim.simulate.functional_pass``, keeping every batch's events so that
+    each chip of the sweep can count them on its own mapping."""
     _set_threads(threads)
-    stored = store(ckpt, weight_bits)
-    reference = ckpt.build().eval()
     run = FunctionalRun(timesteps, weight_bits, len(data), check=check)
-    mean, std = ckpt.preprocessing["mean"], ckpt.preprocessing["std"]
-    for x, y in batches(data, batch_size, mean, std):
-        with torch.no_grad():
-            res = run_batch(stored, x, timesteps)
-            if check:
-                run.match.add(compare_with_model(stored, x, timesteps, res))
-            ref_logits = reference.snn(x, timesteps).logits
-        run.batches.append((res.events, len(y)))
-        run.correct += int((res.logits.argmax(1) == y.numpy()).sum())
-        run.reference_correct += int((ref_logits.argmax(1) == y).sum())
+    fp = functional_pass(ckpt, store(ckpt, weight_bits), data, timesteps, max_batch=batch_size,
+                         check=check, reference=True,
+                         on_events=lambda events, n: run.batches.append((events, n)))
+    run.correct, run.reference_correct = fp.correct, fp.reference_correct
+    run.match = fp.match or MatchReport()
+    run.reference_datapath = fp.reference_datapath
     return run
 
 
@@ -280,7 +276,7 @@ def point_report(ckpt: C.Checkpoint, arch: ArchConfig, run: FunctionalRun, model
     rep = build_report(ckpt, arch, mapping, counter, T, opts, run.samples, model_name)
     rep["accuracy"] = accuracy_summary(
         arch, run.correct, run.reference_correct, run.samples, run.match if run.check else None,
-        reference_datapath="full-precision float32 weights, PyTorch")
+        reference_datapath=run.reference_datapath)
     rep["mapping_warnings"] = list(mapping.warnings) + [str(w.message) for w in caught
                                                         if "spill" not in str(w.message)]
     nodes = ckpt.nodes()

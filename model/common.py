@@ -80,11 +80,14 @@ def dataset_info(name: str) -> tuple[int, int, dict]:
 
 def load_splits(data_dir: str | Path, image_size: int, num_classes: int, *,
                 limit: int | None = None, val_fraction: float = 0.1, seed: int = 0,
-                need_train: bool = True, need_test: bool = True) -> Splits:
+                need_train: bool = True, need_test: bool = True,
+                train_limit: int | None = None) -> Splits:
     """Train (minus a per-class validation hold-out), validation and test splits.
 
     ``limit`` takes a stratified subset of that many images of the training split (before the
-    validation hold-out) and of the test split.
+    validation hold-out) and of the test split; ``train_limit`` one of the training images
+    only, after the hold-out (validation and test stay whole: quick studies that still select
+    on the full validation split).
     """
     train = val = test = None
     if need_train:
@@ -93,6 +96,8 @@ def load_splits(data_dir: str | Path, image_size: int, num_classes: int, *,
         if limit:
             full = full.subset(D.stratified_indices(full.labels, limit, seed))
         train, val = D.train_val_split(full, val_fraction)
+        if train_limit and train_limit < len(train):
+            train = train.subset(D.stratified_indices(train.labels, train_limit, seed))
     if need_test:
         test = D.load_split(data_dir, "test", image_size)
         _check_classes(test, num_classes)

@@ -74,7 +74,8 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
     epochs = args.epochs
     best_state, best_val = copy.deepcopy(net.state_dict()), -1.0
     signature = {"command": label, "arch": ckpt.arch, "epochs": args.epochs, "seed": args.seed,
-                 "limit": args.limit, "lr": args.lr, "batch_size": args.batch_size,
+                 "limit": args.limit, "train_limit": args.train_limit, "lr": args.lr,
+                 "batch_size": args.batch_size,
                  "time_budget": args.time_budget}
     if resume.exists() and not args.restart:
         state = torch.load(resume, map_location="cpu", weights_only=False)
@@ -181,14 +182,19 @@ def _finish(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, histor
                 w.copy_(w.half().float())
     val = evaluate(net, splits.val, ckpt.preprocessing, snn=snn, timesteps=T,
                    batch_size=args.eval_batch_size, desc="validation")
-    test = evaluate(net, splits.test, ckpt.preprocessing, snn=snn, timesteps=T,
-                    batch_size=args.eval_batch_size, desc="test")
+    test = None
+    if splits.test is not None:
+        test = evaluate(net, splits.test, ckpt.preprocessing, snn=snn, timesteps=T,
+                        batch_size=args.eval_batch_size, desc="test")
     ckpt.update_from(net, half=getattr(args, "half", False))
     ckpt.history = list(ckpt.history) + [{"stage": ckpt.stage, "epochs": history, **extra}]
+    for key in (f"{ckpt.stage}_test_accuracy", "test_samples"):
+        ckpt.metrics.pop(key, None)  # never keep a test number of an earlier model
+    if test is not None:
+        ckpt.metrics.update({f"{ckpt.stage}_test_accuracy": test["accuracy"],
+                             "test_samples": test["samples"]})
     ckpt.metrics.update({
-        f"{ckpt.stage}_val_accuracy": val["accuracy"],
-        f"{ckpt.stage}_test_accuracy": test["accuracy"],
-        "test_samples": test["samples"], "val_samples": val["samples"],
+        f"{ckpt.stage}_val_accuracy": val["accuracy"], "val_samples": val["samples"],
         "train_samples": len(splits.train), "data_dir": str(Path(args.data).resolve())
         if args.data else ckpt.metrics.get("data_dir"),
         f"{ckpt.stage}_seconds": round(time.time() - started, 1),
@@ -200,9 +206,10 @@ def _finish(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, histor
     if resume.exists():
         resume.unlink()
     what = f"SNN T={T}" if snn else "ANN"
-    print(f"{ckpt.stage}: {ckpt.arch} {ckpt.dataset} {what} val {val['accuracy']:.4f} test "
-          f"{test['accuracy']:.4f} ({test['samples']} images) in "
-          f"{time.time() - started:.0f} s -> {args.out}")
+    tested = (f"test {test['accuracy']:.4f} ({test['samples']} images)" if test is not None
+              else "test not measured (--no-test)")
+    print(f"{ckpt.stage}: {ckpt.arch} {ckpt.dataset} {what} val {val['accuracy']:.4f} {tested} "
+          f"in {time.time() - started:.0f} s -> {args.out}")
 
 
 def _device_name(device: torch.device) -> str:
@@ -238,7 +245,8 @@ def cmd_ann(args) -> None:
     ckpt = C.Checkpoint(arch=args.arch, dataset=args.dataset, num_classes=classes,
                         input_shape=(3, size, size), preprocessing=prep, stage="ann",
                         arch_kwargs=kwargs)
-    splits = load_splits(args.data, size, classes, limit=args.limit, seed=args.seed)
+    splits = load_splits(args.data, size, classes, limit=args.limit, seed=args.seed,
+                         train_limit=args.train_limit, need_test=not args.no_test)
     groups = parameter_groups(net, args.weight_decay, train_leak=False, train_threshold=False)
     net, history = _fit(net, ckpt, splits, args, snn=False, optimiser_groups=groups,
                         make_optimiser=lambda g: torch.optim.SGD(g, lr=args.lr, momentum=0.9),
@@ -258,7 +266,8 @@ def cmd_convert(args) -> None:
     net = ckpt.build().to(args.device)
     net.timesteps, net.reset = args.timesteps, args.reset
     splits = load_splits(args.data, ckpt.input_shape[1], ckpt.num_classes, limit=args.limit,
-                         seed=args.seed)
+                         seed=args.seed, train_limit=args.train_limit,
+                         need_test=not args.no_test)
     n = min(args.calib_samples, len(splits.train))
     idx = D.stratified_indices(splits.train.labels, n, args.seed)
     x, _ = next(D.batches(splits.train.subset(idx), n, ckpt.preprocessing["mean"],
@@ -309,7 +318,8 @@ def cmd_snn(args) -> None:
     ckpt.gamma = args.gamma
     net = ckpt.build().to(args.device)
     splits = load_splits(args.data, ckpt.input_shape[1], ckpt.num_classes, limit=args.limit,
-                         seed=args.seed)
+                         seed=args.seed, train_limit=args.train_limit,
+                         need_test=not args.no_test)
     groups = parameter_groups(net, args.weight_decay, train_leak=args.train_leak,
                               train_threshold=args.train_threshold)
     net, history = _fit(net, ckpt, splits, args, snn=True, optimiser_groups=groups,
@@ -327,6 +337,11 @@ def _common(p: argparse.ArgumentParser, epochs: bool = True) -> None:
     p.add_argument("--data", help="data folder (CIFAR archives, train/test.npz, or ImageFolder)")
     p.add_argument("--out", required=True, help="output checkpoint (.pt)")
     p.add_argument("--limit", type=int, help="stratified subset of N train and N test images")
+    p.add_argument("--train-limit", type=int,
+                   help="stratified subset of N training images only (validation and test "
+                        "stay whole)")
+    p.add_argument("--no-test", action="store_true",
+                   help="do not measure the test set (studies that only select on validation)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -391,7 +406,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    for name in ("epochs", "limit", "batch_size", "timesteps", "calib_samples"):
+    for name in ("epochs", "limit", "train_limit", "batch_size", "timesteps", "calib_samples"):
         v = getattr(args, name, None)
         if v is not None and (v < 0 or (v == 0 and name != "epochs")):
             fail(f"--{name.replace('_', '-')} must be positive, got {v}")

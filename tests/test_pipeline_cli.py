@@ -199,3 +199,20 @@ def test_bad_scale_list(pipeline, tmp_path):
         r = run_cli("model.train", "convert", "--ann", str(ann), "--scale", bad,
                     "--out", str(tmp_path / "c.pt"))
         assert r.returncode == 2 and match in r.stderr and "Traceback" not in r.stderr
+
+
+def test_train_limit_keeps_validation_whole_and_no_test_skips_the_test(npz_dir, tmp_path):
+    out = tmp_path / "a.pt"
+    train("ann", "--arch", "tiny", "--data", str(npz_dir), "--epochs", "1", "--train-limit",
+          "50", "--no-test", "--out", str(out))
+    m = C.load(out).metrics
+    # 400 training images: 40 held out for validation (all kept), 50 of the other 360 trained on
+    assert m["train_samples"] == 50 and m["val_samples"] == 40
+    assert "ann_test_accuracy" not in m and "test_samples" not in m
+    # a later stage with a test keeps the earlier stage's absence honest
+    snn0 = tmp_path / "c.pt"
+    train("convert", "--ann", str(out), "--timesteps", "2", "--calib-samples", "20",
+          "--out", str(snn0))
+    m = C.load(snn0).metrics
+    assert m["converted_test_accuracy"] >= 0 and m["test_samples"] == 100
+    assert "ann_test_accuracy" not in m
