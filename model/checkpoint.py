@@ -53,7 +53,7 @@ class Checkpoint:
 
     def build(self, dtype: torch.dtype = torch.float32) -> Network:
         """The network with these weights, λ and v (weights cast to ``dtype``)."""
-        net = Network(self.nodes(), self.timesteps, self.reset, self.gamma)
+        net = Network(self.nodes(), self.timesteps, self.reset, self.gamma, init=False)
         with torch.no_grad():
             for n in net.nodes:
                 if n.synaptic:

@@ -55,7 +55,7 @@ class Network(nn.Module):
     """
 
     def __init__(self, nodes: tuple[Node, ...], timesteps: int = 5, reset: str = "paper",
-                 gamma: float = DEFAULT_GAMMA):
+                 gamma: float = DEFAULT_GAMMA, init: bool = True):
         super().__init__()
         if reset not in RESETS:
             raise ValueError(f"unknown reset variant {reset!r}; choose one of {RESETS}")
@@ -68,7 +68,8 @@ class Network(nn.Module):
         for n in self.nodes:
             if n.synaptic:
                 w = torch.empty(n.weight_shape)
-                nn.init.kaiming_normal_(w, nonlinearity="relu")
+                if init:  # Kaiming; skipped when a checkpoint's weights overwrite them anyway
+                    nn.init.kaiming_normal_(w, nonlinearity="relu")
                 self.weights[self._key(n.name)] = nn.Parameter(w)
             if n.spiking:
                 self.lif[self._key(n.name)] = LIFParameters()
