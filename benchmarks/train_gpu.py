@@ -75,25 +75,19 @@ def plan(args, run: Path) -> list[Job]:
             jobs.append(Job(f"{arch}/convert_T{T}", [
                 "convert", "--ann", str(ann), "--timesteps", str(T), "--scale", SCALES,
                 "--out", str(out), *limit, *common], out, [f"{arch}/ann"]))
-        for label, extra in (("snn", []),
-                             ("snn_weights_only", ["--no-train-leak", "--no-train-threshold"])):
+        snn_runs = [("snn", []), ("snn_weights_only", ["--no-train-leak", "--no-train-threshold"])]
+        if args.variants:
+            # the open choices of the SNN stage, each against the main DIET run
+            snn_runs += [("snn_reset_leaked", ["--reset", "leaked"]),
+                         ("snn_gamma_1.0", ["--gamma", "1.0"]),
+                         ("snn_gamma_0.1", ["--gamma", "0.1"])]
+        for label, extra in snn_runs:
             out = d / f"{label}.pt"
             jobs.append(Job(f"{arch}/{label}", [
                 "snn", "--init", str(snn0), "--epochs", str(args.snn_epochs),
                 "--time-budget", str(args.snn_budget), "--batch-size", str(args.snn_batch),
                 "--lr", str(args.snn_lr), "--out", str(out), *extra, *limit, *common],
                 out, [f"{arch}/convert_T5"]))
-        if args.variants:
-            # the open choices of the SNN stage, each against the main DIET run above
-            for label, extra in (("snn_reset_leaked", ["--reset", "leaked"]),
-                                 ("snn_gamma_1.0", ["--gamma", "1.0"]),
-                                 ("snn_gamma_0.1", ["--gamma", "0.1"])):
-                out = d / f"{label}.pt"
-                jobs.append(Job(f"{arch}/{label}", [
-                    "snn", "--init", str(snn0), "--epochs", str(args.snn_epochs),
-                    "--time-budget", str(args.snn_budget), "--batch-size", str(args.snn_batch),
-                    "--lr", str(args.snn_lr), "--out", str(out), *extra, *limit, *common],
-                    out, [f"{arch}/convert_T5"]))
     for j in jobs:
         if j.out.exists() and not args.restart:
             j.state = "done"  # finished by an earlier call: the run resumes where it stopped
@@ -233,7 +227,7 @@ def main() -> None:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--ann-budget", type=float, default=160.0, help="seconds per ANN")
     ap.add_argument("--snn-budget", type=float, default=220.0, help="seconds per SNN run")
-    ap.add_argument("--ann-epochs", type=int, default=120, help="most ANN epochs")
+    ap.add_argument("--ann-epochs", type=int, default=300, help="most ANN epochs")
     ap.add_argument("--snn-epochs", type=int, default=60, help="most SNN epochs")
     ap.add_argument("--ann-lr", type=float, default=0.02)
     ap.add_argument("--snn-lr", type=float, default=1e-4)
