@@ -72,7 +72,7 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
     opt = make_optimiser(optimiser_groups)
     start, history = 0, []
     epochs = args.epochs
-    best_state, best_val = copy.deepcopy(net.state_dict()), -1.0
+    best_state, best_val, best_report = copy.deepcopy(net.state_dict()), -1.0, None
     signature = {"command": label, "arch": ckpt.arch, "epochs": args.epochs, "seed": args.seed,
                  "limit": args.limit, "train_limit": args.train_limit, "lr": args.lr,
                  "batch_size": args.batch_size,
@@ -84,6 +84,7 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
             opt.load_state_dict(state["optimiser"])
             start, history = state["epoch"], state["history"]
             best_state, best_val = state["best_state"], state["best_val"]
+            best_report = state.get("best_report")
             epochs = state.get("planned_epochs", epochs)
             print(f"resuming {label} from {resume} at epoch {start}/{epochs}")
         else:
@@ -145,6 +146,7 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
                    f"{row['train_accuracy']:.4f} val {val['accuracy']:.4f} ({row['seconds']} s)")
         if val["accuracy"] > best_val:
             best_val, best_state = val["accuracy"], copy.deepcopy(net.state_dict())
+            best_report = val
         epoch += 1
         if args.time_budget and epoch == 1 and start == 0:
             # steady-state epoch time: batches after the warm-up, extrapolated, plus validation
@@ -163,25 +165,28 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
         resume.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"signature": signature, "net": net.state_dict(), "epoch": epoch,
                     "planned_epochs": epochs, "optimiser": opt.state_dict(),
-                    "history": history, "best_state": best_state, "best_val": best_val},
-                   resume)
+                    "history": history, "best_state": best_state, "best_val": best_val,
+                    "best_report": best_report}, resume)
     net.load_state_dict(best_state)
-    return net, history
+    return net, history, best_report
 
 
 def _finish(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, history: list,
-            extra: dict, started: float) -> None:
+            extra: dict, started: float, val: dict | None = None) -> None:
     """Measure validation and test accuracy once, write the checkpoint, print one summary.
 
+    ``val``: the validation result of exactly these weights, when training measured it already.
     With ``--half`` the weights are rounded to float16 first, so the metrics are those of the
-    stored model."""
+    stored model (and validation is measured again)."""
     T = ckpt.timesteps
     if getattr(args, "half", False):
+        val = None
         with torch.no_grad():
             for w in net.weights.values():
                 w.copy_(w.half().float())
-    val = evaluate(net, splits.val, ckpt.preprocessing, snn=snn, timesteps=T,
-                   batch_size=args.eval_batch_size, desc="validation")
+    if val is None:
+        val = evaluate(net, splits.val, ckpt.preprocessing, snn=snn, timesteps=T,
+                       batch_size=args.eval_batch_size, desc="validation")
     test = None
     if splits.test is not None:
         test = evaluate(net, splits.test, ckpt.preprocessing, snn=snn, timesteps=T,
@@ -248,10 +253,11 @@ def cmd_ann(args) -> None:
     splits = load_splits(args.data, size, classes, limit=args.limit, seed=args.seed,
                          train_limit=args.train_limit, need_test=not args.no_test)
     groups = parameter_groups(net, args.weight_decay, train_leak=False, train_threshold=False)
-    net, history = _fit(net, ckpt, splits, args, snn=False, optimiser_groups=groups,
-                        make_optimiser=lambda g: torch.optim.SGD(g, lr=args.lr, momentum=0.9),
-                        label="ann")
-    _finish(net, ckpt, splits, args, snn=False, history=history,
+    net, history, val = _fit(net, ckpt, splits, args, snn=False, optimiser_groups=groups,
+                             make_optimiser=lambda g: torch.optim.SGD(g, lr=args.lr,
+                                                                      momentum=0.9),
+                             label="ann")
+    _finish(net, ckpt, splits, args, snn=False, history=history, val=val,
             extra={"lr": args.lr, "batch_size": args.batch_size,
                    "weight_decay": args.weight_decay, "optimiser": "SGD momentum 0.9"},
             started=started)
@@ -322,9 +328,10 @@ def cmd_snn(args) -> None:
                          need_test=not args.no_test)
     groups = parameter_groups(net, args.weight_decay, train_leak=args.train_leak,
                               train_threshold=args.train_threshold)
-    net, history = _fit(net, ckpt, splits, args, snn=True, optimiser_groups=groups,
-                        make_optimiser=lambda g: torch.optim.Adam(g, lr=args.lr), label="snn")
-    _finish(net, ckpt, splits, args, snn=True, history=history,
+    net, history, val = _fit(net, ckpt, splits, args, snn=True, optimiser_groups=groups,
+                             make_optimiser=lambda g: torch.optim.Adam(g, lr=args.lr),
+                             label="snn")
+    _finish(net, ckpt, splits, args, snn=True, history=history, val=val,
             extra={"lr": args.lr, "batch_size": args.batch_size,
                    "weight_decay": args.weight_decay, "optimiser": "Adam",
                    "train_leak": args.train_leak, "train_threshold": args.train_threshold,

@@ -172,6 +172,9 @@ def test_time_budget_fits_the_epochs(npz_dir, tmp_path):
     assert len(short) == 1 and len(long) == len(plain) == 3
     # a budget that fits every epoch leaves the cosine schedule as it is
     assert [e["lr"] for e in long] == [e["lr"] for e in plain]
+    # the kept model is the best epoch on validation, and its metric is that epoch's
+    assert C.load(tmp_path / "plain.pt").metrics["ann_val_accuracy"] == \
+        max(e["val_accuracy"] for e in plain)
 
 
 @pytest.mark.parametrize("argv,match", [
