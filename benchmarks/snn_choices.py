@@ -14,6 +14,7 @@ start, not where each ends after many epochs. Runs already finished are kept (re
 from __future__ import annotations
 
 import argparse
+import math
 import subprocess
 import sys
 import time
@@ -79,8 +80,19 @@ def main() -> None:
         thr = ", ".join(f"{v:.3f}" for v in ck.threshold.values())
         lines.append(f"| {label} | {100 * ck.metrics['snn_val_accuracy']:.2f} | {lam} | "
                      f"{thr} | {ck.metrics['snn_seconds']:.0f} |")
+    accs = [ck.metrics["snn_val_accuracy"] for _, ck in rows]
     best = max(rows, key=lambda r: r[1].metrics["snn_val_accuracy"])
-    lines += ["", f"Best on validation: {best[0]}."]
+    n = rows[0][1].metrics["val_samples"]
+    p = sum(accs) / len(accs)
+    # two independent binomial accuracies on n images differ by this much by chance (1 sigma)
+    sigma = math.sqrt(2 * p * (1 - p) / n)
+    spread = max(accs) - min(accs)
+    verdict = (f"no variant is measurably better: the spread, {100 * spread:.2f} points, is "
+               f"below twice the chance difference of two accuracies on {n} images "
+               f"({100 * 2 * sigma:.2f} points)" if spread < 2 * sigma else
+               f"best on validation: {best[0]} (spread {100 * spread:.2f} points, twice the "
+               f"chance difference {100 * 2 * sigma:.2f})")
+    lines += ["", verdict[0].upper() + verdict[1:] + "."]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
