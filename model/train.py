@@ -269,6 +269,8 @@ def cmd_convert(args) -> None:
     args.data = _data_dir(args, ckpt)
     ckpt.stage, ckpt.timesteps, ckpt.reset = "converted", args.timesteps, args.reset
     scales = _parse_scales(args.scale)
+    if args.max_spike_rate is not None and len(scales) < 2:
+        raise UsageError("--max-spike-rate chooses among scales: give --scale a list")
     net = ckpt.build().to(args.device)
     net.timesteps, net.reset = args.timesteps, args.reset
     splits = load_splits(args.data, ckpt.input_shape[1], ckpt.num_classes, limit=args.limit,
@@ -297,11 +299,20 @@ def cmd_convert(args) -> None:
             rate = sum(r["spikes"].values()) / (neurons * r["samples"])  # per neuron, image
             search.append({"scale": sc, "val_accuracy": r["accuracy"], "spike_rate": rate})
             tqdm.write(f"scale {sc}: val {r['accuracy']:.4f}, spike rate {rate:.4f}")
-        scale = max(search, key=lambda r: r["val_accuracy"])["scale"]
+        allowed = search
+        if args.max_spike_rate is not None:
+            allowed = [r for r in search if r["spike_rate"] <= args.max_spike_rate]
+            if not allowed:
+                lowest = min(r["spike_rate"] for r in search)
+                raise UsageError(f"no scale in {args.scale} keeps the spike rate at or below "
+                                 f"{args.max_spike_rate} (lowest: {lowest:.4f} at scale "
+                                 f"{max(scales)}); add larger scales")
+        scale = max(allowed, key=lambda r: r["val_accuracy"])["scale"]
         tqdm.write(f"threshold scale {scale} selected on validation")
     thresholds = _set_thresholds(net, measured, scale)
     _finish(net, ckpt, splits, args, snn=True, history=[],
             extra={"percentile": args.percentile, "scale": scale, "scale_search": search,
+                   "max_spike_rate": args.max_spike_rate,
                    "calibration_samples": n, "thresholds": thresholds}, started=started)
 
 
@@ -389,6 +400,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--scale", default="1.0",
                    help="multiply all thresholds; a comma-separated list tries each and keeps "
                         "the best on the validation split (e.g. 0.5,0.6,0.7,0.8,0.9,1.0)")
+    c.add_argument("--max-spike-rate", type=float, metavar="RATE",
+                   help="with a --scale list: the most accurate scale whose spike rate (spikes "
+                        "per neuron per image over all T, on validation) is at most RATE: "
+                        "trade accuracy for the chip's energy")
     c.add_argument("--calib-samples", type=int, default=512,
                    help="training images used to balance thresholds")
     c.add_argument("--reset", choices=RESETS, default="paper")

@@ -219,3 +219,22 @@ def test_train_limit_keeps_validation_whole_and_no_test_skips_the_test(npz_dir, 
     m = C.load(snn0).metrics
     assert m["converted_test_accuracy"] >= 0 and m["test_samples"] == 100
     assert "ann_test_accuracy" not in m
+
+
+def test_convert_max_spike_rate_trades_accuracy_for_spikes(pipeline, tmp_path):
+    ann, _, _ = pipeline
+    base = ["convert", "--ann", str(ann), "--timesteps", "3", "--calib-samples", "64",
+            "--scale", "0.5,1.0,2.0"]
+    free = tmp_path / "free.pt"
+    train(*base, "--out", str(free))
+    search = C.load(free).history[-1]["scale_search"]
+    cap = (search[1]["spike_rate"] + search[2]["spike_rate"]) / 2  # only scale 2.0 fits
+    capped = tmp_path / "capped.pt"
+    train(*base, "--max-spike-rate", str(cap), "--out", str(capped))
+    stage = C.load(capped).history[-1]
+    assert stage["scale"] == 2.0 and stage["max_spike_rate"] == cap
+    r = run_cli("model.train", "convert", "--ann", str(ann), "--timesteps", "3",
+                "--calib-samples", "64", "--scale", "0.5,1.0", "--max-spike-rate", "1e-9",
+                "--out", str(tmp_path / "none.pt"))
+    assert r.returncode == 2 and "no scale in 0.5,1.0" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "none.pt").exists()
