@@ -8,14 +8,16 @@
 #   bash benchmarks/gpu_session.sh snn     # DIET-SNN and weights-only side by side (~250 s)
 # Each call leaves results.json, logs.tar.gz and ckpt*.tar in $OUT; the second needs the warm
 # machine's /tmp/run from the first (a fresh machine would start over: jobs already finished
-# are kept only where their checkpoints are). Variables: ARCHES, ANN_BUDGET, SNN_BUDGET.
+# are kept only where their checkpoints are). Variables: ARCHES, ANN_BUDGET, SNN_BUDGET, and
+# EXTRA (more train_gpu.py options, e.g. EXTRA=--compile to fuse the LIF ops with
+# torch.compile: untried on a GPU so far, the smoke chain would show a failure in seconds).
 set -euo pipefail
 stage=${1:?usage: gpu_session.sh ann|snn}
 : "${OUT:?OUT is set by the device tool}"
 [ -f /tmp/data/train.npz ] || python3 .gpu/to_npz.py .gpu/cifar10-jpeg.tar.xz /tmp/data
 export PYTHONPATH=. PYTHONUNBUFFERED=1
 common=(--data /tmp/data --run /tmp/run --pack "$OUT" --arches "${ARCHES:-compact}"
-        --deadline 540)
+        --deadline 540 ${EXTRA:-})
 case $stage in
   ann) python3 benchmarks/train_gpu.py "${common[@]}" --stages ann,convert --smoke \
          --ann-budget "${ANN_BUDGET:-420}" 2>&1 | tee "$OUT/driver_ann.log" ;;

@@ -63,6 +63,7 @@ def plan(args, run: Path) -> list[Job]:
     common = ["--half", "--threads", str(args.threads), "--eval-batch-size",
               str(args.eval_batch_size), "--device", args.device]
     limit = ["--limit", str(args.limit)] if args.limit else []
+    compiled = ["--compile"] if args.compile else []
     for arch in args.arches:
         d = run / arch
         ann, snn0, snn0_10 = d / "ann.pt", d / "snn0.pt", d / "snn0_T10.pt"
@@ -70,7 +71,7 @@ def plan(args, run: Path) -> list[Job]:
             "ann", "--arch", arch, "--dataset", "cifar10", "--data", args.data,
             "--epochs", str(args.ann_epochs), "--time-budget", str(args.ann_budget),
             "--batch-size", "128", "--lr", str(args.ann_lr), "--out", str(ann),
-            *limit, *common], ann))
+            *limit, *compiled, *common], ann))
         for T, out in ((5, snn0), (10, snn0_10)):
             jobs.append(Job(f"{arch}/convert_T{T}", [
                 "convert", "--ann", str(ann), "--timesteps", str(T), "--scale", SCALES,
@@ -86,7 +87,8 @@ def plan(args, run: Path) -> list[Job]:
             jobs.append(Job(f"{arch}/{label}", [
                 "snn", "--init", str(snn0), "--epochs", str(args.snn_epochs),
                 "--time-budget", str(args.snn_budget), "--batch-size", str(args.snn_batch),
-                "--lr", str(args.snn_lr), "--out", str(out), *extra, *limit, *common],
+                "--lr", str(args.snn_lr), "--out", str(out), *extra, *limit, *compiled,
+                *common],
                 out, [f"{arch}/convert_T5"]))
     for j in jobs:
         if j.out.exists() and not args.restart:
@@ -244,6 +246,9 @@ def main() -> None:
     ap.add_argument("--stages", default="ann,convert,snn",
                     help="the stages this call runs (e.g. ann,convert in one call and snn in the "
                          "next: a lent GPU allows 10 minutes per command)")
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile the training steps (fuses the LIF elementwise ops that "
+                         "bound the SNN stage on a GPU; the smoke chain compiles too)")
     ap.add_argument("--variants", action="store_true",
                     help="also train DIET-SNN with the leaked reset and with γ = 1.0 and 0.1")
     ap.add_argument("--restart", action="store_true",
