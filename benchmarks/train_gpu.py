@@ -284,6 +284,7 @@ def main() -> None:
     states = {j.name: j.state for j in jobs}
     print(json.dumps(states, indent=1))
     print(f"finished in {time.time() - started:.0f} s; all ok: {ok}")
+    raise SystemExit(0 if ok else 1)
 
 
 if __name__ == "__main__":
