@@ -41,6 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from model import checkpoint as C  # noqa: E402
+
 SCALES = "0.4,0.5,0.6,0.7,0.8,0.9,1.0"
 PACK_LIMIT = 15 * 2**20
 PACKABLE_BYTES = 12 * 2**20  # checkpoints above this stay in the run folder
@@ -100,9 +104,6 @@ def plan(args, run: Path) -> list[Job]:
 
 def summarise(jobs: list[Job], run: Path) -> dict:
     """Every finished checkpoint's metrics and history (loaded with the project's loader)."""
-    sys.path.insert(0, str(ROOT))
-    from model import checkpoint as C
-
     out = {"jobs": {}}
     for j in jobs:
         row = {"state": j.state, "seconds": round(j.seconds, 1), "argv": j.argv}

@@ -96,7 +96,7 @@ def run(args) -> dict:
     started = time.time()
     model_path = args.model or bundled_model_path()
     ckpt = C.load(model_path)
-    net = ckpt.build().to(resolve_device(getattr(args, "device", "cpu")))
+    net = ckpt.build().to(resolve_device(args.device))
     T = args.timesteps or ckpt.timesteps
     snn = ckpt.stage != "ann"
     if args.data:

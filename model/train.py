@@ -288,7 +288,7 @@ def cmd_convert(args) -> None:
 
     measured = balance_thresholds(net, x, args.timesteps, args.percentile, 1.0, on_layer)
     bar.close()
-    search, scale = [], scales[0]
+    search, reports, scale = [], {}, scales[0]
     if len(scales) > 1:
         # the percentiles do not depend on the scale: measure once, then try each scale
         neurons = sum(nd.neurons for nd in net.spiking_layers)
@@ -298,6 +298,7 @@ def cmd_convert(args) -> None:
                          batch_size=args.eval_batch_size, desc=f"validation scale {sc}")
             rate = sum(r["spikes"].values()) / (neurons * r["samples"])  # per neuron, image
             search.append({"scale": sc, "val_accuracy": r["accuracy"], "spike_rate": rate})
+            reports[sc] = r
             tqdm.write(f"scale {sc}: val {r['accuracy']:.4f}, spike rate {rate:.4f}")
         allowed = search
         if args.max_spike_rate is not None:
@@ -310,7 +311,7 @@ def cmd_convert(args) -> None:
         scale = max(allowed, key=lambda r: r["val_accuracy"])["scale"]
         tqdm.write(f"threshold scale {scale} selected on validation")
     thresholds = _set_thresholds(net, measured, scale)
-    _finish(net, ckpt, splits, args, snn=True, history=[],
+    _finish(net, ckpt, splits, args, snn=True, history=[], val=reports.get(scale),
             extra={"percentile": args.percentile, "scale": scale, "scale_search": search,
                    "max_spike_rate": args.max_spike_rate,
                    "calibration_samples": n, "thresholds": thresholds}, started=started)

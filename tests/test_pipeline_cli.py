@@ -77,7 +77,8 @@ def test_spike_rate_is_spikes_per_neuron_per_image(pipeline, npz_dir):
 
     ds = load_splits(npz_dir, 32, 10, limit=20, need_train=False).test
     r = E.run(type("A", (), dict(model=str(snn), data=str(npz_dir), limit=20, timesteps=None,
-                                 seed=0, batch_size=7, workers=0))())
+                                 seed=0, batch_size=7, workers=0,
+                                 device="cpu"))())
     from model.data import batches
 
     x, _ = next(batches(ds, 20, ckpt.preprocessing["mean"], ckpt.preprocessing["std"]))
