@@ -76,7 +76,7 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
     signature = {"command": label, "arch": ckpt.arch, "epochs": args.epochs, "seed": args.seed,
                  "limit": args.limit, "train_limit": args.train_limit, "lr": args.lr,
                  "batch_size": args.batch_size,
-                 "time_budget": args.time_budget}
+                 "time_budget": args.time_budget, "init": getattr(args, "init", None)}
     if resume.exists() and not args.restart:
         state = torch.load(resume, map_location="cpu", weights_only=False)
         if state.get("signature") == signature:
@@ -239,17 +239,35 @@ def cmd_ann(args) -> None:
     started = time.time()
     if not args.data:
         raise D.DataError("ann needs --data DIR (CIFAR archives, train/test.npz or image folders)")
-    classes, size, prep = dataset_info(args.dataset)
-    if args.image_size:
-        size = prep["image_size"] = args.image_size
-    kwargs = {"conv_dropout": args.conv_dropout, "fc_dropout": args.fc_dropout}
-    from .architectures import build_architecture
+    if args.init:
+        # warm restart: the ANN's weights, architecture and data settings; a new schedule
+        ckpt = C.load(args.init, stages=("ann",))
+        for flag, mine, theirs in (("--arch", args.arch, ckpt.arch),
+                                   ("--dataset", args.dataset, ckpt.dataset)):
+            if mine is not None and mine != theirs:
+                raise UsageError(f"{flag} {mine} contradicts --init {args.init} ({theirs})")
+        if args.image_size and args.image_size != ckpt.input_shape[1]:
+            raise UsageError(f"--image-size {args.image_size} contradicts --init {args.init} "
+                             f"({ckpt.input_shape[1]})")
+        args.arch, args.dataset = ckpt.arch, ckpt.dataset
+        classes, size = ckpt.num_classes, ckpt.input_shape[1]
+        ckpt.history = list(ckpt.history) + [{"stage": "ann_init", "init": str(args.init)}]
+        net = ckpt.build().to(args.device)
+    else:
+        if args.arch is None:
+            raise UsageError("ann needs --arch (or --init ANN.pt to continue training one)")
+        args.dataset = args.dataset or "cifar10"
+        classes, size, prep = dataset_info(args.dataset)
+        if args.image_size:
+            size = prep["image_size"] = args.image_size
+        kwargs = {"conv_dropout": args.conv_dropout, "fc_dropout": args.fc_dropout}
+        from .architectures import build_architecture
 
-    nodes = build_architecture(args.arch, classes, (3, size, size), **kwargs)
-    net = Network(nodes).to(args.device)
-    ckpt = C.Checkpoint(arch=args.arch, dataset=args.dataset, num_classes=classes,
-                        input_shape=(3, size, size), preprocessing=prep, stage="ann",
-                        arch_kwargs=kwargs)
+        nodes = build_architecture(args.arch, classes, (3, size, size), **kwargs)
+        net = Network(nodes).to(args.device)
+        ckpt = C.Checkpoint(arch=args.arch, dataset=args.dataset, num_classes=classes,
+                            input_shape=(3, size, size), preprocessing=prep, stage="ann",
+                            arch_kwargs=kwargs)
     splits = load_splits(args.data, size, classes, limit=args.limit, seed=args.seed,
                          train_limit=args.train_limit, need_test=not args.no_test)
     groups = parameter_groups(net, args.weight_decay, train_leak=False, train_threshold=False)
@@ -384,8 +402,10 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     a = sub.add_parser("ann", help="train the ANN (ReLU, no bias, no BN, avg pool, dropout)")
-    a.add_argument("--arch", required=True, choices=sorted(ARCHITECTURES))
-    a.add_argument("--dataset", default="cifar10", choices=sorted(D.DATASETS))
+    a.add_argument("--arch", choices=sorted(ARCHITECTURES))
+    a.add_argument("--init", help="continue training this ANN checkpoint (warm restart: its "
+                                  "weights, a new cosine schedule from --lr)")
+    a.add_argument("--dataset", choices=sorted(D.DATASETS), help="default cifar10")
     a.add_argument("--image-size", type=int, help="override the dataset's input size")
     a.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (cosine)")
     a.add_argument("--weight-decay", type=float, default=5e-4)

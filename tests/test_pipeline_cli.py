@@ -239,3 +239,37 @@ def test_convert_max_spike_rate_trades_accuracy_for_spikes(pipeline, tmp_path):
                 "--out", str(tmp_path / "none.pt"))
     assert r.returncode == 2 and "no scale in 0.5,1.0" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "none.pt").exists()
+
+
+def test_ann_init_continues_from_the_checkpoint(pipeline, npz_dir, tmp_path):
+    ann, snn0, _ = pipeline
+    out = tmp_path / "ann2.pt"
+    # zero epochs: the continued ANN is exactly the one it started from
+    train("ann", "--init", str(ann), "--data", str(npz_dir), "--epochs", "0", "--out", str(out))
+    a, b = C.load(ann), C.load(out)
+    assert (b.arch, b.dataset, b.arch_kwargs) == (a.arch, a.dataset, a.arch_kwargs)
+    assert all(torch.equal(a.weights[k], b.weights[k]) for k in a.weights)
+    assert b.metrics["ann_val_accuracy"] == a.metrics["ann_val_accuracy"]
+    assert [h["stage"] for h in b.history] == ["ann", "ann_init", "ann"]
+    # a real continuation moves the weights and is a new ANN stage of the same net
+    train("ann", "--init", str(ann), "--data", str(npz_dir), "--epochs", "1", "--lr", "0.01",
+          "--out", str(out))
+    b = C.load(out)
+    assert any(not torch.equal(a.weights[k], b.weights[k]) for k in a.weights)
+    assert b.history[-1]["epochs"][0]["lr"] == 0.01
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--arch", "vgg6"], "--arch vgg6 contradicts --init"),
+    (["--dataset", "cifar100"], "--dataset cifar100 contradicts --init"),
+])
+def test_ann_init_contradictions_one_line(pipeline, npz_dir, tmp_path, extra, match):
+    ann, snn0, _ = pipeline
+    r = run_cli("model.train", "ann", "--init", str(ann), "--data", str(npz_dir), "--epochs", "1",
+                "--out", str(tmp_path / "x.pt"), *extra)
+    assert r.returncode != 0 and match in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("model.train", "ann", "--init", str(snn0), "--data", str(npz_dir), "--epochs", "1",
+                "--out", str(tmp_path / "x.pt"))
+    assert "stage 'converted', expected one of ('ann',)" in r.stderr
+    r = run_cli("model.train", "ann", "--data", str(npz_dir), "--epochs", "1", "--out", str(tmp_path / "x.pt"))
+    assert "ann needs --arch" in r.stderr
