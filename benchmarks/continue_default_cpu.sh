@@ -7,23 +7,24 @@
 # Measured on this 2-core machine: an ANN epoch 6.3 min, a DIET-SNN epoch (T = 5) ~26 min.
 # Nothing is bundled here: compare the result's *validation* accuracy with the bundled model's
 # (model selection on validation only), then tools/bundle_default.py as in PROVENANCE.md.
-# Variables: DATA, RUN, ANN_INIT, ANN_EPOCHS, SNN_EPOCHS.
+# Variables: DATA, RUN, ANN_INIT, ANN_EPOCHS, SNN_EPOCHS, THREADS, COMPILE (default --compile).
 set -euo pipefail
 DATA=${DATA:-/work/data/cifar10}
 RUN=${RUN:-runs/cpu}
 ANN_INIT=${ANN_INIT:-runs/gpu/compact/ann.pt}
 mkdir -p "$RUN"
 common=(--data "$DATA" --device cpu --threads "${THREADS:-2}")
+compile=${COMPILE---compile}
 step() {  # step OUT CMD...: run CMD unless OUT exists (a finished step)
   local out=$1; shift
   if [ -f "$out" ]; then echo "== $out exists, skipped"; else echo "== $*"; "$@"; fi
 }
 step "$RUN/ann_restart.pt" python -m model.train ann --init "$ANN_INIT" "${common[@]}" \
-  --epochs "${ANN_EPOCHS:-16}" --lr 0.01 --batch-size 128 --compile --out "$RUN/ann_restart.pt"
+  --epochs "${ANN_EPOCHS:-16}" --lr 0.01 --batch-size 128 $compile --out "$RUN/ann_restart.pt"
 step "$RUN/snn0.pt" python -m model.train convert --ann "$RUN/ann_restart.pt" "${common[@]}" \
   --timesteps 5 --scale 0.5,0.6,0.7,0.8,0.9 --out "$RUN/snn0.pt"
 step "$RUN/snn.pt" python -m model.train snn --init "$RUN/snn0.pt" "${common[@]}" \
-  --epochs "${SNN_EPOCHS:-10}" --lr 1e-4 --compile --half --out "$RUN/snn.pt"
+  --epochs "${SNN_EPOCHS:-10}" --lr 1e-4 $compile --half --out "$RUN/snn.pt"
 python - "$RUN" <<'EOF'
 import sys
 from model import checkpoint as C

@@ -1,0 +1,38 @@
+"""benchmarks/continue_default_cpu.sh, the default's CPU route across sessions: every step runs
+once, a rerun skips finished steps, and the summary reads the checkpoints. Toy net and data."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import torch
+
+from model import checkpoint as C
+from model import train as TR
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(npz_dir, run, ann):
+    env = dict(os.environ, DATA=str(npz_dir), RUN=str(run), ANN_INIT=str(ann), ANN_EPOCHS="1",
+               SNN_EPOCHS="1", THREADS="1", COMPILE="", PYTHONPATH=str(ROOT))
+    return subprocess.run(["bash", str(ROOT / "benchmarks" / "continue_default_cpu.sh")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_steps_run_once_and_resume_by_skipping(npz_dir, tmp_path):
+    ann = tmp_path / "ann.pt"
+    TR.main(["ann", "--arch", "tiny", "--data", str(npz_dir), "--epochs", "1", "--out", str(ann),
+             "--threads", "1"])
+    run = tmp_path / "run"
+    r = run_script(npz_dir, run, ann)
+    assert r.returncode == 0, r.stdout + r.stderr
+    a, c, s = (C.load(run / f) for f in ("ann_restart.pt", "snn0.pt", "snn.pt"))
+    assert [h["stage"] for h in a.history] == ["ann", "ann_init", "ann"]
+    assert (c.stage, c.timesteps, s.stage) == ("converted", 5, "snn")
+    assert all(w.dtype == torch.float16 for w in s.weights.values())  # --half: as bundled
+    assert "snn_val_accuracy" in r.stdout  # the summary
+    # a second call finds every step finished and only reports
+    r = run_script(npz_dir, run, ann)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("exists, skipped") == 3
