@@ -4,7 +4,8 @@
 # in the background each session; it skips finished steps and resumes the unfinished one from
 # its per-epoch OUT.resume.pt (a killed session loses at most the epoch in progress):
 #   nohup bash benchmarks/continue_default_cpu.sh > runs/cpu/continue.log 2>&1 &
-# Measured on this 2-core machine: an ANN epoch 6.3 min, a DIET-SNN epoch (T = 5) ~26 min.
+# Measured on this 2-core machine (cpu_runs/2026-11-27): an ANN epoch 5.8 min, a DIET-SNN epoch
+# (T = 5) 31-36 min.
 # Nothing is bundled here: compare the result's *validation* accuracy with the bundled model's
 # (model selection on validation only), then tools/bundle_default.py as in PROVENANCE.md.
 # Variables: DATA, RUN, ANN_INIT, ANN_EPOCHS, SNN_EPOCHS, THREADS, COMPILE (default --compile).

@@ -242,13 +242,14 @@ def cmd_ann(args) -> None:
     if args.init:
         # warm restart: the ANN's weights, architecture and data settings; a new schedule
         ckpt = C.load(args.init, stages=("ann",))
-        for flag, mine, theirs in (("--arch", args.arch, ckpt.arch),
-                                   ("--dataset", args.dataset, ckpt.dataset)):
+        kw = ckpt.arch_kwargs
+        for flag, mine, theirs in (
+                ("--arch", args.arch, ckpt.arch), ("--dataset", args.dataset, ckpt.dataset),
+                ("--image-size", args.image_size, ckpt.input_shape[1]),
+                ("--conv-dropout", args.conv_dropout, kw.get("conv_dropout")),
+                ("--fc-dropout", args.fc_dropout, kw.get("fc_dropout"))):
             if mine is not None and mine != theirs:
                 raise UsageError(f"{flag} {mine} contradicts --init {args.init} ({theirs})")
-        if args.image_size and args.image_size != ckpt.input_shape[1]:
-            raise UsageError(f"--image-size {args.image_size} contradicts --init {args.init} "
-                             f"({ckpt.input_shape[1]})")
         args.arch, args.dataset = ckpt.arch, ckpt.dataset
         classes, size = ckpt.num_classes, ckpt.input_shape[1]
         ckpt.history = list(ckpt.history) + [{"stage": "ann_init", "init": str(args.init)}]
@@ -260,7 +261,8 @@ def cmd_ann(args) -> None:
         classes, size, prep = dataset_info(args.dataset)
         if args.image_size:
             size = prep["image_size"] = args.image_size
-        kwargs = {"conv_dropout": args.conv_dropout, "fc_dropout": args.fc_dropout}
+        kwargs = {"conv_dropout": 0.2 if args.conv_dropout is None else args.conv_dropout,
+                  "fc_dropout": 0.5 if args.fc_dropout is None else args.fc_dropout}
         from .architectures import build_architecture
 
         nodes = build_architecture(args.arch, classes, (3, size, size), **kwargs)
@@ -409,8 +411,8 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--image-size", type=int, help="override the dataset's input size")
     a.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (cosine)")
     a.add_argument("--weight-decay", type=float, default=5e-4)
-    a.add_argument("--conv-dropout", type=float, default=0.2)
-    a.add_argument("--fc-dropout", type=float, default=0.5)
+    a.add_argument("--conv-dropout", type=float, help="default 0.2 (with --init: its own)")
+    a.add_argument("--fc-dropout", type=float, help="default 0.5 (with --init: its own)")
     _common(a)
     a.set_defaults(func=cmd_ann)
 

@@ -262,6 +262,8 @@ def test_ann_init_continues_from_the_checkpoint(pipeline, npz_dir, tmp_path):
 @pytest.mark.parametrize("extra, match", [
     (["--arch", "vgg6"], "--arch vgg6 contradicts --init"),
     (["--dataset", "cifar100"], "--dataset cifar100 contradicts --init"),
+    (["--image-size", "64"], "--image-size 64 contradicts --init"),
+    (["--conv-dropout", "0.1"], "--conv-dropout 0.1 contradicts --init"),
 ])
 def test_ann_init_contradictions_one_line(pipeline, npz_dir, tmp_path, extra, match):
     ann, snn0, _ = pipeline
