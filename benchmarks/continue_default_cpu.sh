@@ -6,6 +6,8 @@
 #   nohup bash benchmarks/continue_default_cpu.sh > runs/cpu/continue.log 2>&1 &
 # Measured on this 2-core machine (cpu_runs/2026-11-27): an ANN epoch 5.8 min, a DIET-SNN epoch
 # (T = 5) 31-36 min.
+# An interim model between sessions (the best epoch so far, val and test measured; the resume
+# file stays): the DIET command below plus --snapshot runs/cpu/snn_snapshot.pt.
 # Nothing is bundled here: compare the result's *validation* accuracy with the bundled model's
 # (model selection on validation only), then tools/bundle_default.py as in PROVENANCE.md.
 # Variables: DATA, RUN, ANN_INIT, ANN_EPOCHS, SNN_EPOCHS, THREADS, COMPILE (default --compile).

@@ -6,7 +6,9 @@
 
 Every command selects its model on the validation split (never the test set), measures the test
 accuracy once at the end, writes ``OUT`` and keeps ``OUT.resume.pt`` after each epoch so that an
-interrupted run continues where it stopped (``--restart`` ignores it).
+interrupted run continues where it stopped (``--restart`` ignores it). The same command with
+``--snapshot PATH`` trains nothing: it writes the best epoch so far to PATH and keeps the resume
+file (an interim model from a run that spans sessions).
 """
 
 from __future__ import annotations
@@ -89,6 +91,15 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
             print(f"resuming {label} from {resume} at epoch {start}/{epochs}")
         else:
             print(f"ignoring {resume}: it belongs to a different run")
+    if getattr(args, "snapshot", None):
+        if start == 0:
+            raise UsageError(f"--snapshot needs {resume} with at least one finished epoch of "
+                             f"this very run (the same command and options)")
+        print(f"snapshot of {label} after epoch {start}/{epochs}: the best on validation "
+              f"(epoch {max(history, key=lambda r: r['val_accuracy'])['epoch']}, "
+              f"val {best_val:.4f})")
+        net.load_state_dict(best_state)
+        return net, history, best_report
     T = ckpt.timesteps
     mean, std = ckpt.preprocessing["mean"], ckpt.preprocessing["std"]
     forward = net.snn if snn else net.forward
@@ -206,15 +217,19 @@ def _finish(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, histor
         f"{ckpt.stage}_threads": torch.get_num_threads(),
         f"{ckpt.stage}_device": _device_name(next(net.parameters()).device),
     })
-    C.save(ckpt, args.out)
-    resume = _resume_path(Path(args.out))
-    if resume.exists():
-        resume.unlink()
+    out = getattr(args, "snapshot", None) or args.out
+    if out == args.out:
+        resume = _resume_path(Path(args.out))
+        if resume.exists():
+            resume.unlink()
+    else:  # an interim model of an unfinished run: its resume file stays
+        ckpt.history[-1]["snapshot_of"] = str(_resume_path(Path(args.out)))
+    C.save(ckpt, out)
     what = f"SNN T={T}" if snn else "ANN"
     tested = (f"test {test['accuracy']:.4f} ({test['samples']} images)" if test is not None
               else "test not measured (--no-test)")
     print(f"{ckpt.stage}: {ckpt.arch} {ckpt.dataset} {what} val {val['accuracy']:.4f} {tested} "
-          f"in {time.time() - started:.0f} s -> {args.out}")
+          f"in {time.time() - started:.0f} s -> {out}")
 
 
 def _device_name(device: torch.device) -> str:
@@ -396,6 +411,11 @@ def _common(p: argparse.ArgumentParser, epochs: bool = True) -> None:
                        help="fit the number of epochs (at most --epochs) to SECONDS of training, "
                             "measured on the first epoch")
         p.add_argument("--compile", action="store_true", help="torch.compile the forward pass")
+        p.add_argument("--snapshot", metavar="PATH",
+                       help="train nothing: write the best-on-validation model of the epochs "
+                            "finished so far in OUT.resume.pt to PATH (validation and test "
+                            "measured); the resume file stays, so the same command without "
+                            "--snapshot goes on training")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -431,7 +451,7 @@ def parser() -> argparse.ArgumentParser:
                    help="training images used to balance thresholds")
     c.add_argument("--reset", choices=RESETS, default="paper")
     _common(c, epochs=False)
-    c.set_defaults(func=cmd_convert, epochs=0, compile=False, time_budget=None)
+    c.set_defaults(func=cmd_convert, epochs=0, compile=False, time_budget=None, snapshot=None)
 
     s = sub.add_parser("snn", help="BPTT of weights, leak and threshold (DIET-SNN)")
     s.add_argument("--init", required=True, help="checkpoint of stage 'converted' or 'snn'")
@@ -460,6 +480,8 @@ def main(argv: list[str] | None = None) -> None:
             fail(f"--time-budget must be positive, got {args.time_budget}")
         if not args.epochs:
             fail("--time-budget needs --epochs N, the most epochs it may fit")
+    if args.snapshot and Path(args.snapshot).resolve() == Path(args.out).resolve():
+        fail("--snapshot PATH must differ from --out: OUT is written only by a finished run")
     set_threads(args.threads)
     seed_everything(args.seed)
     try:

@@ -110,6 +110,48 @@ def test_resume_after_interruption_gives_same_result(npz_dir, tmp_path, monkeypa
     assert all(torch.equal(full.weights[k], cut.weights[k]) for k in full.weights)
 
 
+def test_snapshot_of_an_unfinished_run(npz_dir, tmp_path, monkeypatch):
+    """--snapshot writes the best epoch so far with its val/test accuracy, keeps the resume
+    file, and the same command then finishes exactly as an uninterrupted run."""
+    args = ["ann", "--arch", "tiny", "--data", str(npz_dir), "--epochs", "3", "--lr", "0.05"]
+    out, snap = tmp_path / "cut.pt", tmp_path / "snap.pt"
+    with pytest.raises(SystemExit) as e:  # nothing to snapshot yet
+        train(*args, "--out", str(out), "--snapshot", str(snap))
+    assert e.value.code == 2 and not snap.exists()
+    with pytest.raises(SystemExit) as e:
+        train(*args, "--out", str(out), "--snapshot", str(out))
+    assert e.value.code == 2
+    calls, real = {"n": 0}, TR.evaluate
+
+    def interrupt_on_third_epoch(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(TR, "evaluate", interrupt_on_third_epoch)
+    with pytest.raises(SystemExit):
+        train(*args, "--out", str(out))
+    monkeypatch.setattr(TR, "evaluate", real)
+    resume = tmp_path / "cut.pt.resume.pt"
+    state = torch.load(resume, weights_only=False)
+    assert state["epoch"] == 2
+    train(*args, "--out", str(out), "--snapshot", str(snap))
+    assert resume.exists() and not out.exists()
+    s = C.load(snap)
+    best = max(state["history"], key=lambda r: r["val_accuracy"])
+    assert s.metrics["ann_val_accuracy"] == best["val_accuracy"]
+    assert "ann_test_accuracy" in s.metrics
+    assert s.history[-1]["snapshot_of"] == str(resume) and len(s.history[-1]["epochs"]) == 2
+    net = s.build()
+    assert all(torch.equal(state["best_state"][k], v) for k, v in net.state_dict().items())
+    train(*args, "--out", str(out))  # goes on from epoch 3, as if never snapshotted
+    train(*args, "--out", str(tmp_path / "full.pt"))
+    full, cut = C.load(tmp_path / "full.pt"), C.load(out)
+    assert all(torch.equal(full.weights[k], cut.weights[k]) for k in full.weights)
+    assert not resume.exists()
+
+
 def run_cli(*argv):
     return subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True,
                           timeout=120)
