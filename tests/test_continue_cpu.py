@@ -13,9 +13,10 @@ from model import train as TR
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_script(npz_dir, run, ann):
+def run_script(npz_dir, run, ann, **extra):
     env = dict(os.environ, DATA=str(npz_dir), RUN=str(run), ANN_INIT=str(ann), ANN_EPOCHS="1",
                SNN_EPOCHS="1", THREADS="1", COMPILE="", PYTHONPATH=str(ROOT))
+    env.update(extra)
     return subprocess.run(["bash", str(ROOT / "benchmarks" / "continue_default_cpu.sh")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
@@ -36,3 +37,40 @@ def test_steps_run_once_and_resume_by_skipping(npz_dir, tmp_path):
     r = run_script(npz_dir, run, ann)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("exists, skipped") == 3
+
+
+def test_snapshot_of_the_unfinished_diet_stage(npz_dir, tmp_path, monkeypatch):
+    """SNAPSHOT=PATH writes the best DIET epoch so far and leaves the run resumable."""
+    ann = tmp_path / "ann.pt"
+    TR.main(["ann", "--arch", "tiny", "--data", str(npz_dir), "--epochs", "1", "--out", str(ann),
+             "--threads", "1"])
+    run = tmp_path / "run"
+    assert run_script(npz_dir, run, ann).returncode == 0
+    (run / "snn.pt").unlink()
+    # the script's own DIET command, interrupted in its second epoch's validation
+    calls, real = {"n": 0}, TR.evaluate
+
+    def interrupt(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(TR, "evaluate", interrupt)
+    try:
+        TR.main(["snn", "--init", f"{run}/snn0.pt", "--data", str(npz_dir), "--device", "cpu",
+                 "--threads", "1", "--epochs", "2", "--lr", "1e-4", "--half",
+                 "--out", f"{run}/snn.pt"])
+    except SystemExit as e:
+        assert e.code == 130
+    monkeypatch.setattr(TR, "evaluate", real)
+    snap = tmp_path / "snap.pt"
+    r = run_script(npz_dir, run, ann, SNN_EPOCHS="2", SNAPSHOT=str(snap))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "after epoch 1/2" in r.stdout and "snap " in r.stdout
+    assert not (run / "snn.pt").exists() and (run / "snn.pt.resume.pt").exists()
+    s = C.load(snap)
+    assert s.stage == "snn" and "snn_test_accuracy" in s.metrics
+    assert all(w.dtype == torch.float16 for w in s.weights.values())
+    r = run_script(npz_dir, run, ann, SNN_EPOCHS="2")  # goes on and finishes
+    assert r.returncode == 0 and "resuming snn" in r.stdout and (run / "snn.pt").exists()
