@@ -44,4 +44,10 @@ for path in sys.argv[1:]:
     m = ck.metrics
     print(f"{name:12s} " + ", ".join(f"{k} {m[k]:.4f}" for k in sorted(m)
                                     if k.endswith("_accuracy") and isinstance(m[k], float)))
+mine = ck.metrics.get("snn_val_accuracy")
+from model.bundled import MODEL
+bundled = C.load(MODEL).metrics.get("snn_val_accuracy")
+if mine is not None and bundled is not None:  # model selection on validation only
+    verdict = "beats it: rebundle (PROVENANCE.md)" if mine > bundled else "keep the bundled one"
+    print(f"bundled default: snn_val_accuracy {bundled:.4f}; {name} {mine:.4f} {verdict}")
 EOF

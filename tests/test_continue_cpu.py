@@ -9,6 +9,7 @@ import torch
 
 from model import checkpoint as C
 from model import train as TR
+from model.bundled import MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +34,9 @@ def test_steps_run_once_and_resume_by_skipping(npz_dir, tmp_path):
     assert (c.stage, c.timesteps, s.stage) == ("converted", 5, "snn")
     assert all(w.dtype == torch.float16 for w in s.weights.values())  # --half: as bundled
     assert "snn_val_accuracy" in r.stdout  # the summary
+    bundled = C.load(MODEL).metrics["snn_val_accuracy"]  # the verdict, on validation only
+    verdict = "beats it" if s.metrics["snn_val_accuracy"] > bundled else "keep the bundled"
+    assert f"bundled default: snn_val_accuracy {bundled:.4f}" in r.stdout and verdict in r.stdout
     # a second call finds every step finished and only reports
     r = run_script(npz_dir, run, ann)
     assert r.returncode == 0, r.stdout + r.stderr
