@@ -4,7 +4,7 @@ plus the threshold-scale search of every conversion. Written to benchmarks/accur
 
     python benchmarks/accuracy.py \\
         --results benchmarks/gpu_runs/2026-11-27/results.json \\
-        --bundled benchmarks/gpu_runs/2026-11-27/eval_default_test.json \\
+        --bundled benchmarks/cpu_runs/2026-11-27/eval_default_test.json \\
         [--row LABEL=RUN_DIR] [--notes benchmarks/accuracy_notes.md]
 
 ``--results`` is the summary of ``benchmarks/train_gpu.py`` (one row per architecture);
@@ -38,7 +38,8 @@ def _entry(metrics: dict, history: list, stage: str) -> dict:
     last = history[-1] if history else {}
     return {"acc": metrics.get(f"{stage}_test_accuracy"),
             "n": metrics.get("test_samples"),
-            "epochs": len(last.get("epochs", [])) if stage != "converted" else None,
+            "epochs": (sum(len(h.get("epochs", [])) for h in history if h.get("stage") == stage)
+                       if stage != "converted" else None),  # all runs of the stage (--init)
             "scale": last.get("scale"), "search": last.get("scale_search") or [],
             "seconds": metrics.get(f"{stage}_seconds"),
             "device": metrics.get(f"{stage}_device") or
