@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import os
 import time
 from pathlib import Path
 
@@ -174,10 +175,12 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
                        f"{args.time_budget:.0f} s budget")
             epochs = epoch
         resume.parent.mkdir(parents=True, exist_ok=True)
+        tmp = resume.with_name(resume.name + ".tmp")  # atomic: a kill never leaves half a file
         torch.save({"signature": signature, "net": net.state_dict(), "epoch": epoch,
                     "planned_epochs": epochs, "optimiser": opt.state_dict(),
                     "history": history, "best_state": best_state, "best_val": best_val,
-                    "best_report": best_report}, resume)
+                    "best_report": best_report}, tmp)
+        os.replace(tmp, resume)
     net.load_state_dict(best_state)
     return net, history, best_report
 
