@@ -25,3 +25,21 @@ def npz_dir(tmp_path):
         images, labels = make_images(n, seed=seed)
         np.savez(tmp_path / f"{split}.npz", images=images, labels=labels)
     return tmp_path
+
+
+@pytest.fixture
+def interrupt(monkeypatch):
+    """``interrupt(owner, name, n)``: ``owner.name`` raises KeyboardInterrupt on its n-th call
+    (a run killed there); returns a function that puts the real one back."""
+    def patch(owner, name: str, n: int):
+        real, calls = getattr(owner, name), {"n": 0}
+
+        def wrapper(*a, **k):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise KeyboardInterrupt
+            return real(*a, **k)
+
+        monkeypatch.setattr(owner, name, wrapper)
+        return lambda: monkeypatch.setattr(owner, name, real)
+    return patch

@@ -43,7 +43,7 @@ def test_steps_run_once_and_resume_by_skipping(npz_dir, tmp_path):
     assert r.stdout.count("exists, skipped") == 3
 
 
-def test_snapshot_of_the_unfinished_diet_stage(npz_dir, tmp_path, monkeypatch):
+def test_snapshot_of_the_unfinished_diet_stage(npz_dir, tmp_path, interrupt):
     """SNAPSHOT=PATH writes the best DIET epoch so far and leaves the run resumable."""
     ann = tmp_path / "ann.pt"
     TR.main(["ann", "--arch", "tiny", "--data", str(npz_dir), "--epochs", "1", "--out", str(ann),
@@ -52,22 +52,14 @@ def test_snapshot_of_the_unfinished_diet_stage(npz_dir, tmp_path, monkeypatch):
     assert run_script(npz_dir, run, ann).returncode == 0
     (run / "snn.pt").unlink()
     # the script's own DIET command, interrupted in its second epoch's validation
-    calls, real = {"n": 0}, TR.evaluate
-
-    def interrupt(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(TR, "evaluate", interrupt)
+    restore = interrupt(TR, "evaluate", 2)
     try:
         TR.main(["snn", "--init", f"{run}/snn0.pt", "--data", str(npz_dir), "--device", "cpu",
                  "--threads", "1", "--epochs", "2", "--lr", "1e-4", "--half",
                  "--out", f"{run}/snn.pt"])
     except SystemExit as e:
         assert e.code == 130
-    monkeypatch.setattr(TR, "evaluate", real)
+    restore()
     snap = tmp_path / "snap.pt"
     r = run_script(npz_dir, run, ann, SNN_EPOCHS="2", SNAPSHOT=str(snap))
     assert r.returncode == 0, r.stdout + r.stderr

@@ -87,30 +87,21 @@ def test_spike_rate_is_spikes_per_neuron_per_image(pipeline, npz_dir):
     assert r["layers"][1]["spike_rate"] == pytest.approx(expected)
 
 
-def test_resume_after_interruption_gives_same_result(npz_dir, tmp_path, monkeypatch):
+def test_resume_after_interruption_gives_same_result(npz_dir, tmp_path, interrupt):
     args = ["ann", "--arch", "tiny", "--data", str(npz_dir), "--epochs", "3", "--lr", "0.05"]
     train(*args, "--out", str(tmp_path / "full.pt"))
-    calls = {"n": 0}
-    real = TR.evaluate
-
-    def interrupt_on_second_epoch(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(TR, "evaluate", interrupt_on_second_epoch)
+    restore = interrupt(TR, "evaluate", 2)  # in the second epoch's validation
     with pytest.raises(SystemExit) as e:
         train(*args, "--out", str(tmp_path / "cut.pt"))
     assert e.value.code == 130
     assert (tmp_path / "cut.pt.resume.pt").exists() and not (tmp_path / "cut.pt").exists()
-    monkeypatch.setattr(TR, "evaluate", real)
+    restore()
     train(*args, "--out", str(tmp_path / "cut.pt"))
     full, cut = C.load(tmp_path / "full.pt"), C.load(tmp_path / "cut.pt")
     assert all(torch.equal(full.weights[k], cut.weights[k]) for k in full.weights)
 
 
-def test_snapshot_of_an_unfinished_run(npz_dir, tmp_path, monkeypatch):
+def test_snapshot_of_an_unfinished_run(npz_dir, tmp_path, interrupt):
     """--snapshot writes the best epoch so far with its val/test accuracy, keeps the resume
     file, and the same command then finishes exactly as an uninterrupted run."""
     args = ["ann", "--arch", "tiny", "--data", str(npz_dir), "--epochs", "3", "--lr", "0.05"]
@@ -121,18 +112,10 @@ def test_snapshot_of_an_unfinished_run(npz_dir, tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as e:
         train(*args, "--out", str(out), "--snapshot", str(out))
     assert e.value.code == 2
-    calls, real = {"n": 0}, TR.evaluate
-
-    def interrupt_on_third_epoch(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(TR, "evaluate", interrupt_on_third_epoch)
+    restore = interrupt(TR, "evaluate", 3)  # in the third epoch's validation
     with pytest.raises(SystemExit):
         train(*args, "--out", str(out))
-    monkeypatch.setattr(TR, "evaluate", real)
+    restore()
     resume = tmp_path / "cut.pt.resume.pt"
     state = torch.load(resume, weights_only=False)
     assert state["epoch"] == 2

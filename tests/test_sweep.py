@@ -107,25 +107,16 @@ def test_a_point_equals_the_simulator_run_alone(setup, tmp_path):
     assert float(row["paper_ratio"]) == rep["paper"]["ratio"]
 
 
-def test_resume_after_an_interruption_gives_the_same_csv(setup, tmp_path, monkeypatch):
+def test_resume_after_an_interruption_gives_the_same_csv(setup, tmp_path, interrupt):
     whole = tmp_path / "whole"
     SW.main(argv(setup, whole, "--workers", "0", "--no-plots"))
     expected = (whole / "points.csv").read_text()
 
     cut = tmp_path / "cut"
-    calls = {"n": 0}
-    real = SW.price_point
-
-    def flaky(*a, **kw):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return real(*a, **kw)
-
-    monkeypatch.setattr(SW, "price_point", flaky)
+    restore = interrupt(SW, "price_point", 4)
     with pytest.raises(KeyboardInterrupt):
         SW.main(argv(setup, cut, "--workers", "0", "--no-plots"))
-    monkeypatch.setattr(SW, "price_point", real)
+    restore()
     assert len(read_csv(cut / "points.csv")) == 3
     with open(cut / "points.csv", "a") as f:  # a row torn by the interruption
         f.write("deadbeef,/x.pt,45nm,1")
