@@ -68,6 +68,9 @@ def plan(args, run: Path) -> list[Job]:
               str(args.eval_batch_size), "--device", args.device]
     limit = ["--limit", str(args.limit)] if args.limit else []
     compiled = ["--compile"] if args.compile else []
+    # a training job cut off by an earlier call starts over: its time budget (and so its plan of
+    # epochs) differs in this call, and model.train refuses another run's resume file
+    fresh = ["--restart"]
     for arch in args.arches:
         d = run / arch
         ann, snn0, snn0_10 = d / "ann.pt", d / "snn0.pt", d / "snn0_T10.pt"
@@ -75,7 +78,7 @@ def plan(args, run: Path) -> list[Job]:
             "ann", "--arch", arch, "--dataset", "cifar10", "--data", args.data,
             "--epochs", str(args.ann_epochs), "--time-budget", str(args.ann_budget),
             "--batch-size", "128", "--lr", str(args.ann_lr), "--out", str(ann),
-            *limit, *compiled, *common], ann))
+            *limit, *compiled, *fresh, *common], ann))
         for T, out in ((5, snn0), (10, snn0_10)):
             jobs.append(Job(f"{arch}/convert_T{T}", [
                 "convert", "--ann", str(ann), "--timesteps", str(T), "--scale", SCALES,
@@ -92,7 +95,7 @@ def plan(args, run: Path) -> list[Job]:
                 "snn", "--init", str(snn0), "--epochs", str(args.snn_epochs),
                 "--time-budget", str(args.snn_budget), "--batch-size", str(args.snn_batch),
                 "--lr", str(args.snn_lr), "--out", str(out), *extra, *limit, *compiled,
-                *common],
+                *fresh, *common],
                 out, [f"{arch}/convert_T5"]))
     for j in jobs:
         if j.out.exists() and not args.restart:

@@ -90,8 +90,13 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
             best_report = state.get("best_report")
             epochs = state.get("planned_epochs", epochs)
             print(f"resuming {label} from {resume} at epoch {start}/{epochs}")
-        else:
-            print(f"ignoring {resume}: it belongs to a different run")
+        else:  # never overwrite hours of another run's epochs without being told to
+            theirs = state.get("signature") or {}
+            diff = ", ".join(f"{k} {theirs.get(k)!r} there, {v!r} here"
+                             for k, v in signature.items() if theirs.get(k) != v)
+            raise UsageError(f"{resume} belongs to a different run ({diff or 'no signature'}, "
+                             f"epoch {state.get('epoch', '?')} finished): rerun with its "
+                             f"options to resume it, or add --restart to discard it")
     if getattr(args, "snapshot", None):
         if start == 0:
             raise UsageError(f"--snapshot needs {resume} with at least one finished epoch of "

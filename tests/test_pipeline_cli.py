@@ -101,6 +101,28 @@ def test_resume_after_interruption_gives_same_result(npz_dir, tmp_path, interrup
     assert all(torch.equal(full.weights[k], cut.weights[k]) for k in full.weights)
 
 
+def test_another_runs_resume_file_is_refused_not_overwritten(npz_dir, tmp_path, interrupt,
+                                                             capsys):
+    """Resuming with other options (here --epochs) would train from scratch over hours of
+    someone's epochs: it is refused, naming what differs, until --restart says so."""
+    args = ["ann", "--arch", "tiny", "--data", str(npz_dir), "--lr", "0.05",
+            "--out", str(tmp_path / "cut.pt")]
+    restore = interrupt(TR, "evaluate", 2)
+    with pytest.raises(SystemExit):
+        train(*args, "--epochs", "3")
+    restore()
+    resume = tmp_path / "cut.pt.resume.pt"
+    before = resume.read_bytes()
+    with pytest.raises(SystemExit) as e:
+        train(*args, "--epochs", "5")
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "belongs to a different run" in err and "epochs 3 there, 5 here" in err
+    assert "--restart" in err and resume.read_bytes() == before
+    train(*args, "--epochs", "1", "--restart")
+    assert C.load(tmp_path / "cut.pt").metrics["ann_val_accuracy"] >= 0
+
+
 def test_snapshot_of_an_unfinished_run(npz_dir, tmp_path, interrupt):
     """--snapshot writes the best epoch so far with its val/test accuracy, keeps the resume
     file, and the same command then finishes exactly as an uninterrupted run."""
