@@ -6,7 +6,8 @@
 
 Every command selects its model on the validation split (never the test set), measures the test
 accuracy once at the end, writes ``OUT`` and keeps ``OUT.resume.pt`` after each epoch so that an
-interrupted run continues where it stopped (``--restart`` ignores it). The same command with
+interrupted run continues where it stopped; a resume file of a run with other options is
+refused, naming them (``--restart`` discards it). The same command with
 ``--snapshot PATH`` trains nothing: it writes the best epoch so far to PATH and keeps the resume
 file (an interim model from a run that spans sessions).
 """
