@@ -50,6 +50,18 @@ def _resume_path(out: Path) -> Path:
     return out.with_name(out.name + ".resume.pt")
 
 
+def _save_atomic(obj, path: Path) -> None:
+    """torch.save through a temporary file: a kill never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _epochs_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".epochs")
+
+
 def _data_dir(args, ckpt: C.Checkpoint) -> str:
     data = args.data or ckpt.metrics.get("data_dir")
     if not data:
@@ -187,23 +199,35 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
                     "history": history, "best_state": best_state, "best_val": best_val,
                     "best_report": best_report}, tmp)
         os.replace(tmp, resume)
+        if getattr(args, "keep_epochs", False):  # for `average` (weights of several epochs)
+            _save_atomic({"signature": signature, "net": net.state_dict(), "epoch": epoch,
+                          "history": history}, _epochs_dir(out) / f"epoch{epoch:03d}.pt")
     net.load_state_dict(best_state)
     return net, history, best_report
 
 
+def _round_half_(net: Network) -> bool:
+    """Round the weights to float16 values in place; True if any weight changed."""
+    changed = False
+    with torch.no_grad():
+        for w in net.weights.values():
+            r = w.half().float()
+            changed |= not torch.equal(r, w)
+            w.copy_(r)
+    return changed
+
+
 def _finish(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, history: list,
-            extra: dict, started: float, val: dict | None = None) -> None:
+            extra: dict, started: float, val: dict | None = None,
+            drop_resume: bool = True) -> None:
     """Measure validation and test accuracy once, write the checkpoint, print one summary.
 
     ``val``: the validation result of exactly these weights, when training measured it already.
     With ``--half`` the weights are rounded to float16 first, so the metrics are those of the
     stored model (and validation is measured again)."""
     T = ckpt.timesteps
-    if getattr(args, "half", False):
-        val = None
-        with torch.no_grad():
-            for w in net.weights.values():
-                w.copy_(w.half().float())
+    if getattr(args, "half", False) and _round_half_(net):
+        val = None  # these weights differ from the measured ones
     if val is None:
         val = evaluate(net, splits.val, ckpt.preprocessing, snn=snn, timesteps=T,
                        batch_size=args.eval_batch_size, desc="validation")
@@ -227,11 +251,11 @@ def _finish(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, histor
         f"{ckpt.stage}_device": _device_name(next(net.parameters()).device),
     })
     out = getattr(args, "snapshot", None) or args.out
-    if out == args.out:
+    if out == args.out and drop_resume:
         resume = _resume_path(Path(args.out))
         if resume.exists():
             resume.unlink()
-    else:  # an interim model of an unfinished run: its resume file stays
+    elif out != args.out:  # an interim model of an unfinished run: its resume file stays
         ckpt.history[-1]["snapshot_of"] = str(_resume_path(Path(args.out)))
     C.save(ckpt, out)
     what = f"SNN T={T}" if snn else "ANN"
@@ -395,6 +419,105 @@ def cmd_snn(args) -> None:
             started=started)
 
 
+def _load_epoch_states(paths: list[str]) -> list[dict]:
+    """Per-epoch states of one run (``--keep-epochs`` files or copies of resume files), sorted
+    by epoch; raise :class:`UsageError` naming the file for anything else."""
+    states = []
+    for p in paths:
+        if not Path(p).is_file():
+            raise UsageError(f"{p}: no such epoch state")
+        try:
+            s = torch.load(p, map_location="cpu", weights_only=False)
+        except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+            raise UsageError(f"{p}: not a readable epoch state ({type(e).__name__})") from e
+        if not isinstance(s, dict) or not {"signature", "net", "epoch"} <= s.keys():
+            raise UsageError(f"{p}: not an epoch state of `model.train` (written by "
+                             f"--keep-epochs, or a copy of OUT.resume.pt)")
+        if s["signature"].get("command") != "snn":
+            raise UsageError(f"{p}: an epoch of the {s['signature'].get('command')!r} stage; "
+                             f"`average` takes DIET-SNN ('snn') epochs")
+        s["path"] = str(p)
+        states.append(s)
+    if not states:
+        raise UsageError("--states: no files given")
+    first = states[0]
+    for s in states[1:]:
+        if s["signature"] != first["signature"]:
+            raise UsageError(f"{s['path']} and {first['path']} come from different runs: "
+                             f"only epochs of one run are averaged")
+    epochs = [s["epoch"] for s in states]
+    if len(set(epochs)) != len(epochs):
+        raise UsageError(f"--states: epoch {max(epochs, key=epochs.count)} given twice")
+    return sorted(states, key=lambda s: s["epoch"])
+
+
+def _average(states: list[dict]) -> dict:
+    """Element-wise mean of the states' tensors (accumulated in float64)."""
+    keys = states[0]["net"].keys()
+    out = {}
+    for k in keys:
+        ts = [s["net"][k] for s in states]
+        if ts[0].is_floating_point():
+            out[k] = (sum(t.double() for t in ts) / len(ts)).to(ts[0].dtype)
+        else:
+            out[k] = ts[-1]
+    return out
+
+
+def cmd_average(args) -> None:
+    """Average the weights, λ and v of the last K epochs of a DIET-SNN run (stochastic weight
+    averaging, Izmailov et al. 2018) for each K of ``--last``, keep the best on validation."""
+    started = time.time()
+    states = _load_epoch_states(args.states)
+    init = args.init or states[-1]["signature"].get("init")
+    if not init:
+        raise UsageError("--init: the checkpoint the run started from (not named in its files)")
+    ckpt = C.load(init, stages=("converted", "snn"))
+    args.data = _data_dir(args, ckpt)
+    ckpt.stage = "snn"
+    if args.timesteps:
+        ckpt.timesteps = args.timesteps
+    if args.reset:
+        ckpt.reset = args.reset
+    try:
+        lasts = [int(k) for k in args.last.split(",") if k.strip()] if args.last \
+            else [len(states)]
+    except ValueError:
+        raise UsageError(f"--last must be whole numbers separated by commas, got "
+                         f"{args.last!r}") from None
+    for k in lasts:
+        if not 1 <= k <= len(states):
+            raise UsageError(f"--last {k}: there are {len(states)} epoch states (1..{len(states)})")
+    net = ckpt.build().to(args.device)
+    splits = load_splits(args.data, ckpt.input_shape[1], ckpt.num_classes, limit=args.limit,
+                         seed=args.seed, need_test=not args.no_test)
+    best = None
+    candidates = []
+    for k in lasts:
+        chosen = states[-k:]
+        try:
+            net.load_state_dict(_average(chosen))
+        except RuntimeError as e:
+            raise UsageError(f"the epoch states do not fit {ckpt.arch} of {init}: "
+                             f"{str(e).splitlines()[0]}") from e
+        net.clamp_()
+        if args.half:
+            _round_half_(net)
+        val = evaluate(net, splits.val, ckpt.preprocessing, snn=True, timesteps=ckpt.timesteps,
+                       batch_size=args.eval_batch_size, desc=f"validation, last {k}")
+        epochs = [s["epoch"] for s in chosen]
+        candidates.append({"last": k, "epochs": epochs, "val_accuracy": val["accuracy"]})
+        tqdm.write(f"average of epochs {epochs[0]}-{epochs[-1]} ({k}): val {val['accuracy']:.4f}")
+        if best is None or val["accuracy"] > best[1]["accuracy"]:
+            best = (copy.deepcopy(net.state_dict()), val, epochs)
+    net.load_state_dict(best[0])
+    tqdm.write(f"kept the average of epochs {best[2]} (val {best[1]['accuracy']:.4f})")
+    _finish(net, ckpt, splits, args, snn=True, history=states[-1].get("history", []),
+            val=best[1], started=started, drop_resume=False,
+            extra={"averaged_epochs": best[2], "average_candidates": candidates,
+                   "epoch_states": [s["path"] for s in states]})
+
+
 # ------------------------------------------------------------------------------ CLI
 def _common(p: argparse.ArgumentParser, epochs: bool = True) -> None:
     p.add_argument("--data", help="data folder (CIFAR archives, train/test.npz, or ImageFolder)")
@@ -420,6 +543,8 @@ def _common(p: argparse.ArgumentParser, epochs: bool = True) -> None:
                        help="fit the number of epochs (at most --epochs) to SECONDS of training, "
                             "measured on the first epoch")
         p.add_argument("--compile", action="store_true", help="torch.compile the forward pass")
+        p.add_argument("--keep-epochs", action="store_true",
+                       help="also keep each epoch's weights in OUT.epochs/ (for `average`)")
         p.add_argument("--snapshot", metavar="PATH",
                        help="train nothing: write the best-on-validation model of the epochs "
                             "finished so far in OUT.resume.pt to PATH (validation and test "
@@ -475,6 +600,20 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--train-threshold", action=argparse.BooleanOptionalAction, default=True)
     _common(s)
     s.set_defaults(func=cmd_snn)
+
+    v = sub.add_parser("average", help="average the weights, λ and v of a DIET-SNN run's last "
+                                       "epochs (SWA); keep the best on validation")
+    v.add_argument("--states", nargs="+", required=True, metavar="FILE",
+                   help="epoch states of one run: OUT.epochs/epoch*.pt (--keep-epochs) or "
+                        "copies of OUT.resume.pt taken after each epoch")
+    v.add_argument("--init", help="the checkpoint the run started from (default: the one its "
+                                  "files name)")
+    v.add_argument("--last", help="comma-separated K: try the average of the K latest epochs "
+                                  "for each, keep the best on validation (default: all)")
+    v.add_argument("--timesteps", type=int, help="override T of the init checkpoint")
+    v.add_argument("--reset", choices=RESETS, help="override the reset variant")
+    _common(v, epochs=False)
+    v.set_defaults(func=cmd_average, epochs=0, compile=False, time_budget=None, snapshot=None)
     return ap
 
 

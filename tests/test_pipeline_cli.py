@@ -322,3 +322,53 @@ def test_ann_init_contradictions_one_line(pipeline, npz_dir, tmp_path, extra, ma
     assert "stage 'converted', expected one of ('ann',)" in r.stderr
     r = run_cli("model.train", "ann", "--data", str(npz_dir), "--epochs", "1", "--out", str(tmp_path / "x.pt"))
     assert "ann needs --arch" in r.stderr
+
+
+def test_average_of_kept_epochs(pipeline, npz_dir, tmp_path, capsys):
+    """--keep-epochs keeps each epoch's state; `average` of the last K is their element-wise
+    mean (K = 1: exactly the last epoch, with its validation accuracy), the kept K is the best
+    on validation, and the run's own files are left alone."""
+    _, snn0, _ = pipeline
+    out = tmp_path / "run.pt"
+    train("snn", "--init", str(snn0), "--epochs", "3", "--lr", "1e-3", "--keep-epochs",
+          "--out", str(out))
+    files = sorted((tmp_path / "run.pt.epochs").glob("epoch*.pt"))
+    assert [f.name for f in files] == ["epoch001.pt", "epoch002.pt", "epoch003.pt"]
+    states = [torch.load(f, weights_only=False) for f in files]
+    run_val = C.load(out).history[-1]["epochs"][-1]["val_accuracy"]
+    (tmp_path / "other.pt.resume.pt").write_bytes(b"keep me")
+
+    avg = tmp_path / "avg.pt"
+    train("average", "--states", *map(str, files), "--last", "1,3", "--out", str(avg),
+          "--no-test")
+    a = C.load(avg)
+    cands = {c["last"]: c for c in a.history[-1]["average_candidates"]}
+    assert cands[1]["epochs"] == [3] and cands[3]["epochs"] == [1, 2, 3]
+    assert cands[1]["val_accuracy"] == run_val  # the average of one epoch is that epoch
+    kept = max(cands.values(), key=lambda c: c["val_accuracy"])
+    assert a.history[-1]["averaged_epochs"] == kept["epochs"]
+    assert a.metrics["snn_val_accuracy"] == kept["val_accuracy"]
+    expect = {k: sum(s["net"][k].double() for s in states[-len(kept["epochs"]):])
+              / len(kept["epochs"]) for k in states[0]["net"]}
+    net = a.build()
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(v.double(), expect[k], rtol=0, atol=1e-6)
+    assert (tmp_path / "other.pt.resume.pt").read_bytes() == b"keep me"
+
+    # one-line errors: more epochs than given, epochs of two runs, twice the same epoch
+    other = tmp_path / "b.pt"
+    train("snn", "--init", str(snn0), "--epochs", "1", "--lr", "2e-3", "--keep-epochs",
+          "--out", str(other))
+    for argv, match in [
+        (["--states", str(files[0]), "--last", "2"], "there are 1 epoch states"),
+        (["--states", str(files[0]), str(tmp_path / "b.pt.epochs" / "epoch001.pt")],
+         "different runs"),
+        (["--states", str(files[0]), str(files[0])], "epoch 1 given twice"),
+        (["--states", str(snn0)], "not an epoch state"),
+        (["--states", str(files[0]), "--last", "x"], "whole numbers"),
+    ]:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as e:
+            train("average", *argv, "--out", str(tmp_path / "bad.pt"), "--no-test")
+        assert e.value.code == 2 and match in capsys.readouterr().err
+    assert not (tmp_path / "bad.pt").exists()
