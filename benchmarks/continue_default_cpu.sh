@@ -11,7 +11,9 @@
 # Nothing is bundled here: compare the result's *validation* accuracy with the bundled model's
 # (model selection on validation only), then tools/bundle_default.py as in PROVENANCE.md.
 # Variables: DATA, RUN, ANN_INIT, ANN_EPOCHS, SNN_EPOCHS, THREADS, COMPILE (default --compile),
-# SNAPSHOT.
+# SNAPSHOT, AVERAGE_LAST (K list for `model.train average`; default 1..5). The DIET stage keeps
+# each epoch's weights (--keep-epochs, $RUN/snn.pt.epochs/) and ends with their best average
+# ($RUN/snn_avg.pt).
 # Route 2 (session 6 on): a second, longer warm restart of route 1's ANN, then the same stages;
 # rerun it with the same variables each session (model.train refuses other options rather than
 # restarting over the finished epochs):
@@ -34,14 +36,25 @@ step "$RUN/ann_restart.pt" python -m model.train ann --init "$ANN_INIT" "${commo
 step "$RUN/snn0.pt" python -m model.train convert --ann "$RUN/ann_restart.pt" "${common[@]}" \
   --timesteps 5 --scale 0.5,0.6,0.7,0.8,0.9 --out "$RUN/snn0.pt"
 snn=(python -m model.train snn --init "$RUN/snn0.pt" "${common[@]}" \
-  --epochs "${SNN_EPOCHS:-10}" --lr 1e-4 $compile --half --out "$RUN/snn.pt")
-final=$RUN/snn.pt
+  --epochs "${SNN_EPOCHS:-10}" --lr 1e-4 $compile --half --keep-epochs --out "$RUN/snn.pt")
+final=($RUN/snn.pt)
 if [ -n "${SNAPSHOT:-}" ] && [ ! -f "$RUN/snn.pt" ]; then
-  echo "== ${snn[*]} --snapshot $SNAPSHOT"; "${snn[@]}" --snapshot "$SNAPSHOT"; final=$SNAPSHOT
+  echo "== ${snn[*]} --snapshot $SNAPSHOT"; "${snn[@]}" --snapshot "$SNAPSHOT"; final=($SNAPSHOT)
 else
   step "$RUN/snn.pt" "${snn[@]}"
+  # weight averaging of the last K kept epochs, K <= 5 chosen on validation (float16 weights)
+  # (none kept: a run from before --keep-epochs)
+  shopt -s nullglob
+  states=("$RUN"/snn.pt.epochs/epoch*.pt)
+  n=${#states[@]}
+  if [ "$n" -gt 0 ]; then
+    last=${AVERAGE_LAST:-$(seq -s, 1 $((n < 5 ? n : 5)))}
+    step "$RUN/snn_avg.pt" python -m model.train average --states "${states[@]}" \
+      --last "$last" "${common[@]}" --half --out "$RUN/snn_avg.pt"
+    final+=("$RUN/snn_avg.pt")
+  fi
 fi
-python - "$RUN/ann_restart.pt" "$RUN/snn0.pt" "$final" <<'EOF'
+python - "$RUN/ann_restart.pt" "$RUN/snn0.pt" "${final[@]}" <<'EOF'
 import sys
 from pathlib import Path
 from model import checkpoint as C
@@ -50,7 +63,7 @@ for path in sys.argv[1:]:
     m = ck.metrics
     print(f"{name:12s} " + ", ".join(f"{k} {m[k]:.4f}" for k in sorted(m)
                                     if k.endswith("_accuracy") and isinstance(m[k], float)))
-mine = ck.metrics.get("snn_val_accuracy")
+mine = ck.metrics.get("snn_val_accuracy")  # the last: the average when there is one
 from model.bundled import MODEL
 bundled = C.load(MODEL).metrics.get("snn_val_accuracy")
 if mine is not None and bundled is not None:  # model selection on validation only

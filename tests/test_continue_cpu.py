@@ -33,14 +33,19 @@ def test_steps_run_once_and_resume_by_skipping(npz_dir, tmp_path):
     assert [h["stage"] for h in a.history] == ["ann", "ann_init", "ann"]
     assert (c.stage, c.timesteps, s.stage) == ("converted", 5, "snn")
     assert all(w.dtype == torch.float16 for w in s.weights.values())  # --half: as bundled
-    assert "snn_val_accuracy" in r.stdout  # the summary
+    # each DIET epoch kept, then their best average (here of the one epoch: the same weights)
+    assert [p.name for p in (run / "snn.pt.epochs").iterdir()] == ["epoch001.pt"]
+    avg = C.load(run / "snn_avg.pt")
+    assert avg.history[-1]["averaged_epochs"] == [1]
+    assert all(torch.equal(avg.weights[k], s.weights[k]) for k in s.weights)
+    assert "snn_val_accuracy" in r.stdout and "snn_avg " in r.stdout  # the summary
     bundled = C.load(MODEL).metrics["snn_val_accuracy"]  # the verdict, on validation only
-    verdict = "beats it" if s.metrics["snn_val_accuracy"] > bundled else "keep the bundled"
+    verdict = "beats it" if avg.metrics["snn_val_accuracy"] > bundled else "keep the bundled"
     assert f"bundled default: snn_val_accuracy {bundled:.4f}" in r.stdout and verdict in r.stdout
     # a second call finds every step finished and only reports
     r = run_script(npz_dir, run, ann)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.count("exists, skipped") == 3
+    assert r.stdout.count("exists, skipped") == 4
 
 
 def test_snapshot_of_the_unfinished_diet_stage(npz_dir, tmp_path, interrupt):
