@@ -192,13 +192,10 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
             tqdm.write(f"{label}: stopping after epoch {epoch} of {epochs}: past 1.3x the "
                        f"{args.time_budget:.0f} s budget")
             epochs = epoch
-        resume.parent.mkdir(parents=True, exist_ok=True)
-        tmp = resume.with_name(resume.name + ".tmp")  # atomic: a kill never leaves half a file
-        torch.save({"signature": signature, "net": net.state_dict(), "epoch": epoch,
-                    "planned_epochs": epochs, "optimiser": opt.state_dict(),
-                    "history": history, "best_state": best_state, "best_val": best_val,
-                    "best_report": best_report}, tmp)
-        os.replace(tmp, resume)
+        _save_atomic({"signature": signature, "net": net.state_dict(), "epoch": epoch,
+                      "planned_epochs": epochs, "optimiser": opt.state_dict(),
+                      "history": history, "best_state": best_state, "best_val": best_val,
+                      "best_report": best_report}, resume)
         if getattr(args, "keep_epochs", False):  # for `average` (weights of several epochs)
             _save_atomic({"signature": signature, "net": net.state_dict(), "epoch": epoch,
                           "history": history}, _epochs_dir(out) / f"epoch{epoch:03d}.pt")
@@ -392,15 +389,22 @@ def _set_thresholds(net: Network, measured: dict[str, float], scale: float) -> d
     return {k: v * scale for k, v in measured.items()}
 
 
-def cmd_snn(args) -> None:
-    started = time.time()
-    ckpt = C.load(args.init, stages=("converted", "snn"))
+def _snn_init(path: str, args) -> C.Checkpoint:
+    """The converted (or SNN) checkpoint a DIET-SNN stage starts from, as stage 'snn', with
+    ``--timesteps``/``--reset`` applied and ``args.data`` resolved."""
+    ckpt = C.load(path, stages=("converted", "snn"))
     args.data = _data_dir(args, ckpt)
     ckpt.stage = "snn"
     if args.timesteps:
         ckpt.timesteps = args.timesteps
     if args.reset:
         ckpt.reset = args.reset
+    return ckpt
+
+
+def cmd_snn(args) -> None:
+    started = time.time()
+    ckpt = _snn_init(args.init, args)
     ckpt.gamma = args.gamma
     net = ckpt.build().to(args.device)
     splits = load_splits(args.data, ckpt.input_shape[1], ckpt.num_classes, limit=args.limit,
@@ -430,7 +434,8 @@ def _load_epoch_states(paths: list[str]) -> list[dict]:
             s = torch.load(p, map_location="cpu", weights_only=False)
         except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
             raise UsageError(f"{p}: not a readable epoch state ({type(e).__name__})") from e
-        if not isinstance(s, dict) or not {"signature", "net", "epoch"} <= s.keys():
+        if not isinstance(s, dict) or not {"signature", "net", "epoch"} <= s.keys() \
+                or not isinstance(s["signature"], dict):
             raise UsageError(f"{p}: not an epoch state of `model.train` (written by "
                              f"--keep-epochs, or a copy of OUT.resume.pt)")
         if s["signature"].get("command") != "snn":
@@ -472,13 +477,7 @@ def cmd_average(args) -> None:
     init = args.init or states[-1]["signature"].get("init")
     if not init:
         raise UsageError("--init: the checkpoint the run started from (not named in its files)")
-    ckpt = C.load(init, stages=("converted", "snn"))
-    args.data = _data_dir(args, ckpt)
-    ckpt.stage = "snn"
-    if args.timesteps:
-        ckpt.timesteps = args.timesteps
-    if args.reset:
-        ckpt.reset = args.reset
+    ckpt = _snn_init(init, args)
     try:
         lasts = [int(k) for k in args.last.split(",") if k.strip()] if args.last \
             else [len(states)]
