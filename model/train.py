@@ -176,7 +176,7 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
                    f"{row['train_accuracy']:.4f} val {val['accuracy']:.4f} ({row['seconds']} s)")
         if val["accuracy"] > best_val:
             best_val, best_state = val["accuracy"], copy.deepcopy(net.state_dict())
-            best_report = val
+            best_report = {**val, "epoch": epoch + 1}  # which epoch the kept weights are
         epoch += 1
         if args.time_budget and epoch == 1 and start == 0:
             # steady-state epoch time: batches after the warm-up, extrapolated, plus validation
@@ -223,6 +223,7 @@ def _finish(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, histor
     With ``--half`` the weights are rounded to float16 first, so the metrics are those of the
     stored model (and validation is measured again)."""
     T = ckpt.timesteps
+    kept_epoch = (val or {}).get("epoch")  # the epoch these weights come from, when one is
     if getattr(args, "half", False) and _round_half_(net):
         val = None  # these weights differ from the measured ones
     if val is None:
@@ -233,7 +234,10 @@ def _finish(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, histor
         test = evaluate(net, splits.test, ckpt.preprocessing, snn=snn, timesteps=T,
                         batch_size=args.eval_batch_size, desc="test")
     ckpt.update_from(net, half=getattr(args, "half", False))
-    ckpt.history = list(ckpt.history) + [{"stage": ckpt.stage, "epochs": history, **extra}]
+    entry = {"stage": ckpt.stage, "epochs": history, **extra}
+    if kept_epoch is not None:
+        entry["kept_epoch"] = kept_epoch
+    ckpt.history = list(ckpt.history) + [entry]
     for key in (f"{ckpt.stage}_test_accuracy", "test_samples"):
         ckpt.metrics.pop(key, None)  # never keep a test number of an earlier model
     if test is not None:
