@@ -11,6 +11,8 @@ Keys: ``format``, ``version``, ``arch`` (name), ``arch_kwargs``, ``dataset``, ``
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,16 +96,42 @@ def save(ckpt: Checkpoint, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
+def read_plain(path: str | os.PathLike, what: str = "checkpoint"):
+    """``torch.load`` that runs no code from the file: ``weights_only=True`` admits tensors and
+    plain containers and numbers only. A file that asks for anything else (a planted
+    ``__reduce__`` calling ``os.system``, say) is refused naming what it asked for; nothing of
+    it runs. Raise :class:`CheckpointError` with one line naming the file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        text = str(e)
+        m = re.search(r"GLOBAL (\S+)", text)
+        if m:
+            raise CheckpointError(
+                f"{path}: refused: the file asks to call or build {m.group(1)}; a {what} "
+                f"holds only tensors and plain types, and nothing of it was run") from None
+        raise CheckpointError(f"{path}: not a readable {what} (UnpicklingError: "
+                              f"{_reason(text)})") from None
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+        raise CheckpointError(f"{path}: not a readable {what} ({type(e).__name__}: "
+                              f"{_reason(str(e))})") from None
+
+
+def _reason(text: str) -> str:
+    """The line of a load error that says what is wrong (torch's weights-only errors wrap it
+    in advice about weights_only=False, which is never the way here)."""
+    boiler = ("Weights only load failed", "Please file an issue", "Check the documentation")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(boiler)]
+    return (useful or lines or ["corrupt"])[0][:120]
+
+
 def load(path: str | os.PathLike, stages: tuple[str, ...] = STAGES) -> Checkpoint:
     """Read and validate a checkpoint; raise :class:`CheckpointError` naming the problem."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        d = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0][:120] if str(e) else 'corrupt'})") from e
+    d = read_plain(path)
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a {FORMAT} file (a foreign .pt?)")
     if d.get("version") != VERSION:

@@ -75,16 +75,107 @@ Dataset = ArraySet | FolderSet
 
 
 # ------------------------------------------------------------------------------ format readers
+def _numpy_pickle_globals() -> dict[tuple[str, str], object]:
+    """The only globals a CIFAR batch file may name: what rebuilds a numpy array and its dtype.
+
+    The original files (Python 2 ``cPickle``, protocol 2) name ``numpy.core.multiarray
+    ._reconstruct``, ``numpy.ndarray`` and ``numpy.dtype``; the same dict written again by
+    Python 3 names numpy 2's ``numpy._core`` module instead, ``_frombuffer`` (protocol 5) or
+    ``_codecs.encode(text, 'latin1')`` (bytes in protocol 2). Each name maps to this numpy's
+    own function."""
+    reconstruct = np.zeros(0).__reduce__()[0]
+    frombuffer = np.zeros(0).__reduce_ex__(5)[0]
+    out = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+           ("_codecs", "encode"): _latin1_bytes}
+    for core in ("numpy.core", "numpy._core"):
+        out[(f"{core}.multiarray", "_reconstruct")] = reconstruct
+        out[(f"{core}.numeric", "_frombuffer")] = frombuffer
+    return out
+
+
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    """Protocol 2's spelling of a bytes object: ``_codecs.encode(text, 'latin1')``."""
+    if encoding != "latin1" or not isinstance(text, str):
+        raise _Refused(f"_codecs.encode with {encoding!r}")
+    return text.encode("latin1")
+
+
+class _Refused(pickle.UnpicklingError):
+    """A pickle that names a global outside :func:`_numpy_pickle_globals`."""
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler that builds dicts, lists, strings, numbers and numpy arrays and nothing
+    else: a file naming any other global (``os.system`` in a planted ``__reduce__``) is refused
+    before anything of it runs."""
+
+    allowed = _numpy_pickle_globals()
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self.allowed[(module, name)]
+        except KeyError:
+            raise _Refused(f"{module}.{name}") from None
+
+
 def _unpickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
-            return pickle.load(f, encoding="latin1")
+            d = _CifarUnpickler(f, encoding="latin1").load()
+    except _Refused as e:
+        raise DataError(f"{path}: refused: the file asks to call or build {e}; a CIFAR batch "
+                        f"holds only a dict of arrays, lists and strings, and nothing of it "
+                        f"was run") from None
     except Exception as e:  # noqa: BLE001
-        raise DataError(f"{path}: not a readable CIFAR batch file ({type(e).__name__})") from e
+        raise DataError(f"{path}: not a readable CIFAR batch file ({type(e).__name__})") from None
+    if not isinstance(d, dict):
+        raise DataError(f"{path}: not a CIFAR batch file (a {type(d).__name__}, expected a dict "
+                        f"with 'data' and labels)")
+    return d
 
 
-def _cifar_arrays(rows: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+def _batch_images(d: dict, path: Path) -> np.ndarray:
+    """The 'data' rows of a CIFAR batch (uint8 (N, 3072), CHW order) as (N, 32, 32, 3)."""
+    if "data" not in d:
+        raise DataError(f"{path}: no 'data' key (keys: {', '.join(map(repr, d)) or 'none'}); "
+                        f"expected a uint8 array of shape (N, 3072)")
+    rows = d["data"]
+    if not isinstance(rows, np.ndarray) or rows.ndim != 2 or rows.shape[1] != 3 * 32 * 32 \
+            or rows.dtype.kind not in "ui":
+        what = (f"{rows.dtype} array of shape {rows.shape}" if isinstance(rows, np.ndarray)
+                else type(rows).__name__)
+        raise DataError(f"{path}: 'data' is a {what}; expected a uint8 array of shape "
+                        f"(N, 3072)")
+    if rows.dtype != np.uint8 and rows.size and (rows.min() < 0 or rows.max() > 255):
+        raise DataError(f"{path}: 'data' values run from {rows.min()} to {rows.max()}; "
+                        f"expected pixels 0..255")
+    return np.ascontiguousarray(rows.astype(np.uint8, copy=False).reshape(-1, 3, 32, 32)
+                                .transpose(0, 2, 3, 1))
+
+
+def check_labels(labels, n: int, source: str, key: str = "labels",
+                 classes: int | None = None) -> np.ndarray:
+    """``labels`` as int64 (n,), or a :class:`DataError` naming the source and key: whole
+    numbers (no NaN, no fractions), one per image, in 0..classes-1."""
+    try:
+        a = np.asarray(labels)
+    except Exception:  # noqa: BLE001 - ragged or odd objects: not labels
+        a = np.asarray([], dtype=object)
+    if a.ndim != 1 or (a.size and a.dtype.kind not in "uib"):
+        if a.ndim == 1 and a.dtype.kind == "f" and np.isfinite(a).all() \
+                and (a == np.round(a)).all():
+            a = a.astype(np.int64)
+        else:
+            raise DataError(f"{source}: {key!r} must be whole class numbers, one per image "
+                            f"(got {a.dtype} of shape {a.shape})")
+    if len(a) != n:
+        raise DataError(f"{source}: {n} images but {len(a)} {key!r}")
+    a = a.astype(np.int64)
+    if a.size and (a.min() < 0 or (classes is not None and a.max() >= classes)):
+        bad = int(a.min()) if a.min() < 0 else int(a.max())
+        expect = f"0..{classes - 1}" if classes is not None else ">= 0"
+        raise DataError(f"{source}: {key!r} holds {bad}; expected class numbers {expect}")
+    return a
 
 
 def _read_cifar10(folder: Path, split: str) -> ArraySet:
@@ -95,8 +186,10 @@ def _read_cifar10(folder: Path, split: str) -> ArraySet:
         if not p.is_file():
             raise DataError(f"{folder}: missing CIFAR-10 file {name}")
         d = _unpickle(p)
-        images.append(_cifar_arrays(np.asarray(d["data"], dtype=np.uint8)))
-        labels.append(np.asarray(d["labels"], dtype=np.int64))
+        images.append(_batch_images(d, p))
+        if "labels" not in d:
+            raise DataError(f"{p}: no 'labels' key; expected a list of class numbers 0..9")
+        labels.append(check_labels(d["labels"], len(images[-1]), str(p), "labels", 10))
     return ArraySet(np.concatenate(images), np.concatenate(labels), str(folder))
 
 
@@ -105,8 +198,11 @@ def _read_cifar100(folder: Path, split: str) -> ArraySet:
     if not p.is_file():
         raise DataError(f"{folder}: missing CIFAR-100 file {p.name}")
     d = _unpickle(p)
-    return ArraySet(_cifar_arrays(np.asarray(d["data"], dtype=np.uint8)),
-                    np.asarray(d["fine_labels"], dtype=np.int64), str(folder))
+    images = _batch_images(d, p)
+    if "fine_labels" not in d:
+        raise DataError(f"{p}: no 'fine_labels' key; expected a list of class numbers 0..99")
+    return ArraySet(images, check_labels(d["fine_labels"], len(images), str(p), "fine_labels",
+                                         100), str(folder))
 
 
 def _read_npz(path: Path) -> ArraySet:
@@ -120,9 +216,7 @@ def _read_npz(path: Path) -> ArraySet:
                         f"{images.shape}")
     if images.shape[1] != images.shape[2]:
         raise DataError(f"{path}: images must be square, got {images.shape[1:3]}")
-    if len(labels) != len(images):
-        raise DataError(f"{path}: {len(images)} images but {len(labels)} labels")
-    return ArraySet(images, np.asarray(labels, dtype=np.int64), str(path))
+    return ArraySet(images, check_labels(labels, len(images), str(path)), str(path))
 
 
 def _decode(path: str, size: int) -> np.ndarray:

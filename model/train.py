@@ -94,7 +94,10 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
                  "batch_size": args.batch_size,
                  "time_budget": args.time_budget, "init": getattr(args, "init", None)}
     if resume.exists() and not args.restart:
-        state = torch.load(resume, map_location="cpu", weights_only=False)
+        state = C.read_plain(resume, "resume file")
+        if not isinstance(state, dict) or not {"signature", "net", "epoch"} <= state.keys():
+            raise UsageError(f"{resume}: not a resume file of `model.train`; add --restart "
+                             f"to discard it")
         if state.get("signature") == signature:
             net.load_state_dict(state["net"])
             opt.load_state_dict(state["optimiser"])
@@ -434,10 +437,7 @@ def _load_epoch_states(paths: list[str]) -> list[dict]:
     for p in paths:
         if not Path(p).is_file():
             raise UsageError(f"{p}: no such epoch state")
-        try:
-            s = torch.load(p, map_location="cpu", weights_only=False)
-        except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
-            raise UsageError(f"{p}: not a readable epoch state ({type(e).__name__})") from e
+        s = C.read_plain(p, "epoch state")
         if not isinstance(s, dict) or not {"signature", "net", "epoch"} <= s.keys() \
                 or not isinstance(s["signature"], dict):
             raise UsageError(f"{p}: not an epoch state of `model.train` (written by "

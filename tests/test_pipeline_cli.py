@@ -139,7 +139,7 @@ def test_snapshot_of_an_unfinished_run(npz_dir, tmp_path, interrupt):
         train(*args, "--out", str(out))
     restore()
     resume = tmp_path / "cut.pt.resume.pt"
-    state = torch.load(resume, weights_only=False)
+    state = torch.load(resume, weights_only=True)
     assert state["epoch"] == 2
     train(*args, "--out", str(out), "--snapshot", str(snap))
     assert resume.exists() and not out.exists()
@@ -325,7 +325,8 @@ def test_ann_init_contradictions_one_line(pipeline, npz_dir, tmp_path, extra, ma
     r = run_cli("model.train", "ann", "--init", str(snn0), "--data", str(npz_dir), "--epochs", "1",
                 "--out", str(tmp_path / "x.pt"))
     assert "stage 'converted', expected one of ('ann',)" in r.stderr
-    r = run_cli("model.train", "ann", "--data", str(npz_dir), "--epochs", "1", "--out", str(tmp_path / "x.pt"))
+    r = run_cli("model.train", "ann", "--data", str(npz_dir), "--epochs", "1",
+                "--out", str(tmp_path / "x.pt"))
     assert "ann needs --arch" in r.stderr
 
 
@@ -339,7 +340,7 @@ def test_average_of_kept_epochs(pipeline, npz_dir, tmp_path, capsys):
           "--out", str(out))
     files = sorted((tmp_path / "run.pt.epochs").glob("epoch*.pt"))
     assert [f.name for f in files] == ["epoch001.pt", "epoch002.pt", "epoch003.pt"]
-    states = [torch.load(f, weights_only=False) for f in files]
+    states = [torch.load(f, weights_only=True) for f in files]
     run_val = C.load(out).history[-1]["epochs"][-1]["val_accuracy"]
     (tmp_path / "other.pt.resume.pt").write_bytes(b"keep me")
 
