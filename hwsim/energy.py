@@ -44,9 +44,19 @@ from arch_configs import ArchConfig
 from mapping.placement import LayerMapping, Mapping
 
 from .counts import LayerCounts
+from .dataflow import Accesses
 
 SNN_PARTS = ("compute", "membrane", "weights", "spikes", "leakage", "dram")
 ANN_PARTS = ("compute", "activations", "weights", "noc", "leakage", "dram")
+
+
+# Which part of the breakdown each operand's accesses belong to (DRAM accesses go to ``dram``).
+PART_OF = {
+    "snn": {"W": "weights", "V": "membrane", "I": "spikes", "O": "spikes", "X": "dram"},
+    "ann": {"W": "weights", "V": "activations", "I": "activations", "O": "activations",
+            "X": "dram"},
+}
+NOC_PART = {"snn": "spikes", "ann": "noc"}
 
 
 @dataclass
@@ -57,33 +67,33 @@ class Traffic:
                                                             "glb": 0.0, "dram": 0.0})
 
 
-class _Book:
-    """Adds access energies into parts, diverting DRAM accesses to ``dram``.
-
-    Weights that live in DRAM are not read from DRAM per use: a layer fetches the weights it
-    needs into the GLB (:meth:`weights`), and each use reads the GLB copy."""
-
-    def __init__(self, arch: ArchConfig, parts: tuple[str, ...]):
-        self.arch = arch
-        self.e = dict.fromkeys(parts, 0.0)
-        self.traffic = Traffic()
-
-    def op(self, part: str, count: float, pj: float) -> None:
-        self.e[part] += count * pj
-
-    def access(self, part: str, level: str, count: float, bits: int) -> None:
-        if count == 0:
-            return
-        self.traffic.bits[level] += count * bits
-        self.e["dram" if level == "dram" else part] += count * self.arch.access_pj(level, bits)
+def traffic(acc: Accesses) -> Traffic:
+    t = Traffic()
+    for (_, level, _, bits), n in acc.mem.items():
+        t.bits[level] += n * bits
+    return t
 
 
-    def weights(self, level: str, uses: float, fetched: float, bits: int) -> None:
-        """``uses`` weight reads; ``fetched`` weights brought from DRAM when they live there."""
-        if level == "dram":
-            self.access("weights", "dram", fetched, bits)
-            level = "glb"
-        self.access("weights", level, uses, bits)
+def op_pj(arch: ArchConfig, op: str, bits: int) -> float:
+    """One operation of the accounting: ``leak`` is the policy's leak at membrane width."""
+    return arch.leak_pj() if op == "leak" else arch.op_energy_pj(op, bits)
+
+
+def price(acc: Accesses, arch: ArchConfig, side: str) -> dict[str, float]:
+    """Energy per part (pJ, per image, without leakage) of a layer's accesses: the one place
+    where counts meet the technology table. Operations are ``compute``; each operand's
+    accesses go to its part (:data:`PART_OF`), DRAM accesses to ``dram``; NoC transfers are
+    multicast from one PE to their destinations (:func:`noc_pj`)."""
+    parts = SNN_PARTS if side == "snn" else ANN_PARTS
+    e = dict.fromkeys(parts, 0.0)
+    for (op, bits), n in acc.ops.items():
+        e["compute"] += n * op_pj(arch, op, bits)
+    for (operand, level, _, bits), n in acc.mem.items():
+        part = "dram" if level == "dram" else PART_OF[side][operand]
+        e[part] += n * arch.access_pj(level, bits)
+    for _, packets, bits, destinations in acc.noc:
+        e[NOC_PART[side]] += noc_pj(arch, packets, bits, destinations)
+    return e
 
 
 def mesh_hops(pes: int) -> float:
@@ -97,7 +107,7 @@ def packet_bits(neurons: int, payload_bits: int) -> int:
     return max(1, math.ceil(math.log2(max(2, neurons)))) + payload_bits
 
 
-def _noc_pj(arch: ArchConfig, packets: float, bits: int, destinations: int) -> float:
+def noc_pj(arch: ArchConfig, packets: float, bits: int, destinations: int) -> float:
     """Packets multicast from one PE to ``destinations`` PEs: mean path + one hop per extra
     destination (a multicast tree over neighbouring PEs)."""
     hops = mesh_hops(arch.pes) + max(0, destinations - 1)
@@ -110,15 +120,12 @@ class LayerCost:
     energy_pj: dict[str, float]
     cycles: float
     traffic: Traffic
+    accesses: Accesses | None = None
+    mapping: str = "scatter"
 
     @property
     def total_pj(self) -> float:
         return sum(self.energy_pj.values())
-
-
-def _destinations(mapping: Mapping, consumers: dict[str, list[str]], name: str) -> int:
-    """PEs that receive a layer's output stream: the PEs of every layer consuming it."""
-    return max(1, sum(mapping.layer(c).pes_used for c in consumers.get(name, [])))
 
 
 def _memory_cycles(arch: ArchConfig, traffic: Traffic, T: int) -> np.ndarray:
@@ -128,89 +135,130 @@ def _memory_cycles(arch: ArchConfig, traffic: Traffic, T: int) -> np.ndarray:
     return np.full(T, (glb + dram) / T)
 
 
-def snn_layer_cost(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: LayerMapping,
-                   membrane_level: str | None, destinations: int) -> LayerCost:
-    """Energy (pJ, per image, without leakage) and cycles per timestep of one SNN layer."""
+def compute_cycles(arch: ArchConfig, lc: LayerCounts) -> np.ndarray:
+    """Compute cycles per timestep of one SNN layer: the busiest PE's work / accumulators +
+    its LIF phase (its neurons / accumulators)."""
+    acc = arch.pe_array.accumulators
+    work = lc.per_image(lc.pe_work).max(axis=1) if lc.pe_work.size else np.zeros(lc.T)
+    lif = (lc.pe_neurons.max() if lc.pe_neurons.size else 0) if lc.neuron == "lif" else 0
+    return np.ceil(work / acc) + math.ceil(lif / acc)
+
+
+def snn_cycles(arch: ArchConfig, lc: LayerCounts, t: Traffic) -> float:
+    """Cycles of one SNN layer over all T: per step the larger of compute and memory, plus the
+    NoC hop latency."""
+    memory = _memory_cycles(arch, t, lc.T)
+    noc = arch.noc.hop_latency_cycles.value * mesh_hops(arch.pes)
+    return float(np.maximum(compute_cycles(arch, lc), memory).sum() + noc * lc.T)
+
+
+def ann_cycles(arch: ArchConfig, lc: LayerCounts, lm: LayerMapping, t: Traffic,
+               work_fraction: float = 1.0) -> float:
+    """Cycles of one ANN layer: the busiest PE's MACs (× ``work_fraction``, the share left
+    when zeros are skipped) / accumulators, or the memory time if longer, plus the NoC."""
+    busiest = max(lm.neurons_per_pe) * lc.ann_macs / lm.outputs * work_fraction
+    compute = math.ceil(busiest / arch.pe_array.accumulators)
+    memory = float(_memory_cycles(arch, t, 1)[0])
+    noc = arch.noc.hop_latency_cycles.value * mesh_hops(arch.pes)
+    return max(compute, memory) + noc
+
+
+def _weights(acc: Accesses, level: str, uses: float, fetched: float, bits: int) -> None:
+    """Scatter's weights: ``uses`` reads; weights living in DRAM are first fetched (``fetched``
+    of them) into the GLB and each use reads the GLB copy."""
+    if level == "dram":
+        acc.read("W", "dram", fetched, bits)
+        level = "glb"
+    acc.read("W", level, uses, bits)
+
+
+def snn_scatter(arch: ArchConfig, mapping: Mapping, lc: LayerCounts,
+                membrane_level: str | None, destinations: int) -> Accesses:
+    """The SNN's ``scatter`` dataflow (today's accounting, module docstring), as accesses."""
     p = arch.precision
-    book = _Book(arch, SNN_PARTS)
+    acc = Accesses()
     acs = lc.per_image(lc.accumulates).sum()
     spikes = lc.per_image(lc.output_spikes).sum()
     steps = lc.T
     v_level = membrane_level or "register"
-    add = arch.op_energy_pj("add", p.membrane_bits)
+    vb = p.membrane_bits
     if lc.analog:
-        mult = arch.op_energy_pj("mult", max(p.weight_bits, p.activation_bits))
-        book.op("compute", acs, mult + add)
+        acc.op("mult", acs, max(p.weight_bits, p.activation_bits))
+        acc.op("add", acs, vb)
         steps_computed = int((lc.accumulates > 0).sum())
-        book.weights(lm.weight_level, acs, lc.params * steps_computed, p.weight_bits)
+        _weights(acc, lm_level(mapping, lc), acs, lc.params * steps_computed, p.weight_bits)
         pixels = lc.per_image(lc.input_events)
         computed = lc.accumulates > 0
-        book.access("spikes", mapping.buffer_level, pixels[computed].sum(), p.activation_bits)
-        # the input image comes from DRAM once per inference
-        book.access("dram", "dram", pixels[0], p.activation_bits)
-        # the current is added to the membrane at every step (in the LIF phase below)
-        book.op("compute", lc.neurons * steps, add)
+        acc.read("I", mapping.buffer_level, pixels[computed].sum(), p.activation_bits)
+        acc.read("X", "dram", pixels[0], p.activation_bits)  # the image, once per inference
+        acc.op("add", lc.neurons * steps, vb)  # the current into the membrane at every step
     else:
-        book.op("compute", acs, add)
+        acc.op("add", acs, vb)
         # identity-shortcut adds read no weight; from DRAM, each step fetches the weights its
         # events need, at most the whole layer
         uses = lc.per_image(lc.accumulates - lc.residual_events)
-        book.weights(lm.weight_level, uses.sum(), np.minimum(uses, lc.params).sum(),
-                     p.weight_bits)
-        book.access("membrane", v_level, acs, p.membrane_bits)  # read
-        book.access("membrane", v_level, acs, p.membrane_bits)  # write
+        _weights(acc, lm_level(mapping, lc), uses.sum(), np.minimum(uses, lc.params).sum(),
+                 p.weight_bits)
+        acc.rmw("V", v_level, acs, vb)
     if lc.neuron == "lif":
         n_steps = lc.neurons * steps
-        book.access("membrane", v_level, n_steps, p.membrane_bits)
-        book.access("membrane", v_level, n_steps, p.membrane_bits)
-        book.op("compute", n_steps, arch.leak_pj() + arch.op_energy_pj("compare",
-                                                                       p.membrane_bits))
-        book.op("compute", spikes, add)  # soft reset: u -= v
+        acc.rmw("V", v_level, n_steps, vb)
+        acc.op("leak", n_steps, vb)
+        acc.op("compare", n_steps, vb)
+        acc.op("add", spikes, vb)  # soft reset: u -= v
         bits = packet_bits(lc.neurons, p.spike_bits)
-        book.access("spikes", mapping.buffer_level, spikes, bits)  # write to stream buffer
-        book.access("spikes", mapping.buffer_level, spikes, bits)  # read for the next layer
-        book.op("spikes", 1.0, _noc_pj(arch, spikes, bits, destinations))
-    # cycles per step: the busiest PE's accumulates plus its LIF phase
-    acc = arch.pe_array.accumulators
-    work = lc.per_image(lc.pe_work).max(axis=1) if lc.pe_work.size else np.zeros(steps)
-    lif = (lc.pe_neurons.max() if lc.pe_neurons.size else 0) if lc.neuron == "lif" else 0
-    compute = np.ceil(work / acc) + math.ceil(lif / acc)
-    memory = _memory_cycles(arch, book.traffic, steps)
-    noc = arch.noc.hop_latency_cycles.value * mesh_hops(arch.pes)
-    cycles = float(np.maximum(compute, memory).sum() + noc * steps)
-    return LayerCost(lc.name, book.e, cycles, book.traffic)
+        acc.write("O", mapping.buffer_level, spikes, bits)  # to the stream buffer
+        acc.read("O", mapping.buffer_level, spikes, bits)  # read for the next layer
+        acc.noc.append(("O", spikes, bits, destinations))
+    return acc
+
+
+def destinations(mapping: Mapping, consumers: dict[str, list[str]], name: str) -> int:
+    """PEs that receive a layer's output stream: the PEs of every layer consuming it."""
+    return max(1, sum(mapping.layer(c).pes_used for c in consumers.get(name, [])))
+
+
+def lm_level(mapping: Mapping, lc: LayerCounts) -> str:
+    return mapping.layer(lc.name).weight_level
+
+
+def snn_layer_cost(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: LayerMapping,
+                   membrane_level: str | None, destinations: int) -> LayerCost:
+    """Energy (pJ, per image, without leakage) and cycles of one SNN layer on ``scatter``."""
+    acc = snn_scatter(arch, mapping, lc, membrane_level, destinations)
+    t = traffic(acc)
+    return LayerCost(lc.name, price(acc, arch, "snn"), snn_cycles(arch, lc, t), t, acc)
+
+
+def ann_scatter(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: LayerMapping,
+                state_level: str | None, inputs: int, destinations: int) -> Accesses:
+    """The ANN's ``scatter`` baseline of old reports: the SNN's event-driven dataflow with every
+    activation an event, partial sums where the SNN keeps its membranes, address bits on
+    every packet, weights from DRAM once per image (module docstring)."""
+    p = arch.precision
+    acc = Accesses()
+    macs = float(lc.ann_macs)
+    buffer = mapping.ann_buffer_level
+    acc.op("mult", macs, max(p.weight_bits, p.activation_bits))
+    acc.op("add", macs, p.membrane_bits)
+    _weights(acc, lm.weight_level, macs, lc.params, p.weight_bits)  # from DRAM: once
+    acc.read("I", buffer, inputs, p.activation_bits)  # each input read once
+    acc.rmw("V", state_level or "register", macs, p.membrane_bits)  # partial sums
+    outputs = lm.outputs
+    if lc.neuron is not None:  # activation written to the buffer and sent on
+        acc.write("O", buffer, outputs, p.activation_bits)
+        acc.noc.append(("O", outputs, packet_bits(outputs, p.activation_bits), destinations))
+    if lc.analog:  # the input image comes from DRAM once per inference
+        acc.read("X", "dram", inputs, p.activation_bits)
+    return acc
 
 
 def ann_layer_cost(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: LayerMapping,
                    state_level: str | None, inputs: int, destinations: int) -> LayerCost:
-    """Energy (pJ, without leakage) and cycles of the same layer as a dense ANN layer run on
-    the same chip and mapping: every input activation is an event (zeros included) that is
-    read once from the activation buffer and scattered like a spike, with a multiply."""
-    p = arch.precision
-    book = _Book(arch, ANN_PARTS)
-    macs = float(lc.ann_macs)
-    buffer = mapping.ann_buffer_level
-    mult = arch.op_energy_pj("mult", max(p.weight_bits, p.activation_bits))
-    add = arch.op_energy_pj("add", p.membrane_bits)
-    book.op("compute", macs, mult + add)
-    book.weights(lm.weight_level, macs, lc.params, p.weight_bits)  # from DRAM: once per image
-    book.access("activations", buffer, inputs, p.activation_bits)  # each input read once
-    level = state_level or "register"
-    book.access("activations", level, macs, p.membrane_bits)  # partial sum read
-    book.access("activations", level, macs, p.membrane_bits)  # partial sum write
-    outputs = lm.outputs
-    if lc.neuron is not None:  # activation written to the buffer and sent on
-        book.access("activations", buffer, outputs, p.activation_bits)
-        bits = packet_bits(outputs, p.activation_bits)
-        book.op("noc", 1.0, _noc_pj(arch, outputs, bits, destinations))
-    if lc.analog:  # the input image comes from DRAM once per inference
-        book.access("dram", "dram", inputs, p.activation_bits)
-    per_output = lc.ann_macs / outputs
-    busiest = max(lm.neurons_per_pe) * per_output
-    compute = math.ceil(busiest / arch.pe_array.accumulators)
-    memory = float(_memory_cycles(arch, book.traffic, 1)[0])
-    noc = arch.noc.hop_latency_cycles.value * mesh_hops(arch.pes)
-    return LayerCost(lc.name, book.e, max(compute, memory) + noc, book.traffic)
+    """Energy (pJ, without leakage) and cycles of the layer as a dense ANN on ``scatter``."""
+    acc = ann_scatter(arch, mapping, lc, lm, state_level, inputs, destinations)
+    t = traffic(acc)
+    return LayerCost(lc.name, price(acc, arch, "ann"), ann_cycles(arch, lc, lm, t), t, acc)
 
 
 def schedule_cycles(per_layer_steps: list[float], T: int, schedule: str) -> float:

@@ -322,15 +322,6 @@ def simulate_system(layers: list[LayerWork], chip: Chip, schedule: str = "layer_
 
 
 # ---------------------------------------------------------------------- work from the counts
-def step_compute_cycles(arch: ArchConfig, lc: LayerCounts) -> np.ndarray:
-    """Compute cycles per timestep of one layer: the busiest PE's work / accumulators + its
-    LIF phase (the formula of ``energy.snn_layer_cost``, without memory or NoC)."""
-    acc = arch.pe_array.accumulators
-    work = lc.per_image(lc.pe_work).max(axis=1) if lc.pe_work.size else np.zeros(lc.T)
-    lif = (lc.pe_neurons.max() if lc.pe_neurons.size else 0) if lc.neuron == "lif" else 0
-    return np.ceil(work / acc) + math.ceil(lif / acc)
-
-
 _PER_PE = ("pe_neurons",)  # LayerCounts arrays indexed by PE, not by timestep
 
 
@@ -372,8 +363,8 @@ def layer_works(arch: ArchConfig, mapping: Mapping, counter: Counter, nodes) -> 
     for n in synaptic:
         lc, lm = counter.layers[n.name], mapping.layer(n.name)
         v_level = _membrane_level(nodes, mapping, n.name)
-        dest = E._destinations(mapping, cons, n.name)
-        compute = step_compute_cycles(arch, lc)
+        dest = E.destinations(mapping, cons, n.name)
+        compute = E.compute_cycles(arch, lc)
         traffic = step_traffic(arch, mapping, lc, v_level, dest)
         if lc.neuron == "lif":
             flits = math.ceil(E.packet_bits(lc.neurons, p.spike_bits) / arch.noc.link_bits)

@@ -186,7 +186,7 @@ def test_step_work_adds_up_to_the_simulators_layer_costs(counted, pes, membrane,
     big, _, _ = priced(ckpt, events, {**over, **UNLIMITED})
     for lw in S.layer_works(arch, mapping, counter, nodes):
         lc, lm = counter.layers[lw.name], mapping.layer(lw.name)
-        v, dest = _membrane_level(nodes, mapping, lw.name), E._destinations(mapping, cons,
+        v, dest = _membrane_level(nodes, mapping, lw.name), E.destinations(mapping, cons,
                                                                             lw.name)
         whole = E.snn_layer_cost(arch, mapping, lc, lm, v, dest).traffic.bits
         assert sum(s.glb_bits for s in lw.steps) == pytest.approx(whole["glb"])

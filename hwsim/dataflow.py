@@ -1,0 +1,561 @@
+"""The dataflow (loop-nest) cost model, one for both sides: every named dataflow's loop nest and
+the accesses it makes, per operand and memory level, for one layer on the chip.
+
+A layer (:class:`tiles.Geometry`: K output channels of P×Q positions from C input channels with
+a k×k kernel) is split over PEs by the mapping: each PE owns a *block* of Kb channels × one
+chunk of consecutive output positions. Inside a PE, a dataflow is a loop nest over that block
+whose innermost tile lives in the PE's register file; the mapper (:func:`best_tiling`) picks
+the tile sizes. Operands: ``W`` weights, ``I`` input stream (spikes or activations), ``V``
+membranes / partial sums / currents, ``O`` output stream, ``X`` the input image from DRAM.
+Each is read and written at *levels* (register, pe_sram, glb, dram); :func:`energy.price` is
+the one place where these counts meet picojoules. Every count is per image.
+
+Homes: weights live where the placement put them (``weight_level``) and are read from there at
+every fill the loop nest makes (weights in DRAM are read from DRAM, with no hidden copy); the
+input and output streams live in the stream buffer (``stream_level``); SNN membranes live at
+the placement's ``membrane_level`` between the visits the loop nest makes. Sparse inputs are
+exact: events (SNN spikes, non-zero ANN activations when skipping) in every tile's input window
+and the accumulates on every tile come from the real maps (:class:`tiles.Activity`).
+
+Dense (non-skipping) ANN dataflows run the PEs in lockstep, so a weight read from a shared
+level (GLB, DRAM) is multicast to the PEs of all spatial chunks that need it at the same
+moment; event-driven loops (every SNN dataflow, zero-skipping ANN) are not in lockstep and
+read per PE. Inputs are multicast over the channel groups on every dataflow (they all consume
+the same stream). Loop nests, per PE block (docs/hwsim.md writes out the formulas):
+
+``scatter`` (SNN, the Lemaire-style baseline; also the ANN baseline of old reports)::
+
+    for t in T: for event e: for tap, k: V[k, pos] (at membrane level) += W[k, c, tap]
+                for neuron: leak, compare, reset (V read + write at membrane level)
+
+``os`` (output-stationary)::
+
+    [for t in T:]  for tile of kt channels × pt positions (in registers):
+        [SNN: read V tile from membrane level]
+        for event/input in window(tile): read it (stream buffer or staged PE SRAM copy)
+            for tap, k in kt: read W from its home; tile[k, pos] += x·w
+        [SNN: LIF in registers, write V back]  [ANN: ReLU, write the outputs]
+
+``ws`` (weight-stationary, ANN)::
+
+    for chunk of kt × ct weights (all k×k taps, in registers; read once from home):
+        for input of channels ct in window(block): read it
+            for tap, k in kt: psum[k, pos] += x·w  (psums at the closest level that holds them)
+    read the finished psums, ReLU, write the outputs
+
+``rs`` (row-stationary after Eyeriss, ANN)::
+
+    for kt channels: for output row segment of qs positions (psums in registers):
+        for c: for ky: read the filter rows W[kt, c, ky, :] from home into registers
+            slide the input row segment (each input read once) through them
+        ReLU, write the segment's outputs
+
+``time_batched`` (SNN; PTB/LoAS-style)::
+
+    for tile of kt channels × pt positions (T currents + V local):
+        read the tile's weights W[kt, :, :, :] from home once into PE SRAM (all T reuse them)
+        for t in T: for event in window(tile) at t: read it; for tap, k: I_t[k, pos] += w
+        for t in T: LIF (V = λV + I_t, compare, reset) in registers; spikes out
+
+``*_skip`` ANN variants skip zero activations: they are neither fetched nor multiplied, and
+compressed streams carry a 1-bit-per-element presence mask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .tiles import Activity, chunks
+
+SNN_DATAFLOWS = ("scatter", "os", "time_batched")
+ANN_DATAFLOWS = ("scatter", "ws", "os", "rs", "ws_skip", "os_skip", "rs_skip")
+OBJECTIVES = ("energy", "latency", "edp")
+SHARED = ("glb", "dram")
+
+
+@dataclass
+class Accesses:
+    """What one layer does on one dataflow, per image: memory accesses per
+    (operand, level, "read"|"write", bits), operations per (op, bits), NoC transfers per
+    operand as (packets, bits, destination PEs) and the busiest PE's compute work."""
+
+    mem: dict[tuple[str, str, str, int], float] = field(default_factory=dict)
+    ops: dict[tuple[str, int], float] = field(default_factory=dict)
+    noc: list[tuple[str, float, int, int]] = field(default_factory=list)
+
+    def read(self, operand: str, level: str, count: float, bits: int) -> None:
+        self._add(operand, level, "read", count, bits)
+
+    def write(self, operand: str, level: str, count: float, bits: int) -> None:
+        self._add(operand, level, "write", count, bits)
+
+    def rmw(self, operand: str, level: str, count: float, bits: int) -> None:
+        """A read-modify-write: one read and one write."""
+        self.read(operand, level, count, bits)
+        self.write(operand, level, count, bits)
+
+    def _add(self, operand, level, action, count, bits) -> None:
+        if count:
+            key = (operand, level, action, int(bits))
+            self.mem[key] = self.mem.get(key, 0.0) + float(count)
+
+    def op(self, op: str, count: float, bits: int) -> None:
+        if count:
+            self.ops[(op, bits)] = self.ops.get((op, bits), 0.0) + float(count)
+
+    def count(self, operand: str, level: str | None = None, action: str | None = None) -> float:
+        """Total accesses of an operand (at a level, of one action)."""
+        return sum(v for (o, lv, a, _), v in self.mem.items() if o == operand
+                   and (level is None or lv == level) and (action is None or a == action))
+
+    def bits_at(self, level: str) -> float:
+        return sum(v * b for (_, lv, _, b), v in self.mem.items() if lv == level)
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """The mapper's choice for one layer: ``k`` output channels × ``p`` output positions per
+    register tile (``rs``: ``p`` is the row-segment length), ``c`` input channels per weight
+    tile (``ws``), ``stage``: the PE block's input window is staged in PE SRAM, ``local``: the
+    level of ws partial sums or time-batched currents."""
+
+    dataflow: str
+    k: int = 1
+    p: int = 1
+    c: int = 1
+    stage: bool = False
+    local: str = "register"
+
+    def __post_init__(self):
+        if min(self.k, self.p, self.c) < 1:
+            raise ValueError(f"tile sizes must be >= 1, got k={self.k} p={self.p} c={self.c}")
+
+    def describe(self) -> str:
+        df = self.dataflow
+        if df == "scatter":
+            return "scatter"
+        s = f"{df} k{self.k}"
+        s += {"ws": f" c{self.c}", "rs": f" q{self.p}"}.get(df.removesuffix("_skip"),
+                                                             f" p{self.p}")
+        if df.removesuffix("_skip") == "ws" or df == "time_batched":
+            s += f" @{self.local}"
+        return s + (" staged" if self.stage else "")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer as the dataflow model sees it.
+
+    ``activity``: the real events (SNN spikes summed over T; ANN non-zero activations; dense
+    for an analog input or a non-skipping ANN) and ``dense``: the same layer fully dense (for
+    masks and staging sizes); ``groups``: output channels of each channel group;
+    ``chunk_starts``/``chunk_sizes``: the spatial chunks of output positions. Every group has
+    one PE at every chunk. ``repeat``: how often the activity's work is done (an analog SNN
+    layer: T, or 1 computed once; otherwise 1, spikes are summed over T already);
+    ``state_steps``: steps at which the neuron state is visited (SNN: T; ANN: 0); ``lif``:
+    leak/compare/reset each step; ``stored_current``: an analog layer computed once keeps its
+    current at the membrane level. Free space: ``free_register_bits`` and ``free_pe_bytes`` per
+    PE, ``free_glb_bytes`` shared. Widths in bits. ``batched_stream_level``: where the stream
+    lives when a layer needs all T steps of its input at once (time-batched).
+    """
+
+    name: str
+    side: str
+    activity: Activity
+    dense: Activity
+    groups: tuple[int, ...]
+    chunk_starts: tuple[int, ...]
+    chunk_sizes: tuple[int, ...]
+    weight_level: str
+    stream_level: str
+    membrane_level: str | None
+    free_register_bits: int
+    free_pe_bytes: int
+    free_glb_bytes: int
+    weight_bits: int
+    membrane_bits: int
+    mult_bits: int
+    input_bits: int
+    input_packet_bits: int
+    output_bits: int
+    output_packet_bits: int
+    destinations: int = 1
+    repeat: int = 1
+    state_steps: int = 0
+    lif: bool = False
+    analog: bool = False
+    stored_current: bool = False
+    skip_outputs: bool = False
+    batched_stream_level: str = "glb"
+
+    @property
+    def geometry(self):
+        return self.activity.geometry
+
+    @property
+    def neurons(self) -> int:
+        return self.geometry.outputs
+
+    @functools.cached_property
+    def window_positions(self) -> int:
+        """Input positions in the largest spatial chunk's window (staging capacity)."""
+        g = self.geometry
+        ones = Activity(g, np.ones((g.H, g.W)), np.zeros((g.P, g.Q)), 0.0)
+        return int(ones.window_events(np.asarray(self.chunk_starts),
+                                      np.asarray(self.chunk_sizes)).max())
+
+
+# --------------------------------------------------------------------------- shared pieces
+def pow2_upto(n: int) -> list[int]:
+    """1, 2, 4, … below ``n``, and ``n`` itself."""
+    out, v = [], 1
+    while v < n:
+        out.append(v)
+        v *= 2
+    return out + [max(1, n)]
+
+
+def _ktiles(spec: LayerSpec, kt: int) -> tuple[int, float]:
+    """(k-tiles of the largest group, Σ over every PE of its k-tiles ÷ chunks): the passes a
+    multicast stream makes, and the passes all PEs of one chunk make together."""
+    kb = np.asarray(spec.groups)
+    n = -(-kb // kt)
+    return int(n.max()), float(n.sum())
+
+
+def segments(spec: LayerSpec, size: int, rows: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-chunks of ≤ ``size`` positions of every spatial chunk (``rows``: also cut at the
+    ends of output rows, for row segments)."""
+    Q = spec.geometry.Q
+    starts, sizes = [], []
+    for s0, n in zip(spec.chunk_starts, spec.chunk_sizes):
+        if rows:
+            cuts = np.unique(np.concatenate([[s0, s0 + n],
+                                             np.arange((s0 // Q + 1) * Q, s0 + n, Q)]))
+            pieces = zip(cuts[:-1], np.diff(cuts))
+        else:
+            pieces = [(s0, n)]
+        for a, m in pieces:
+            st, sz = chunks(int(m), size, int(a))
+            starts.append(st)
+            sizes.append(sz)
+    return np.concatenate(starts), np.concatenate(sizes)
+
+
+def _chunks(spec: LayerSpec) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(spec.chunk_starts), np.asarray(spec.chunk_sizes)
+
+
+def _macs(spec: LayerSpec, act: Activity | None = None) -> float:
+    """Multiply-accumulates (ANN, analog) or accumulates (spikes) per image, with repeats."""
+    act = act or spec.activity
+    return act.accumulates_per_channel * spec.geometry.K * spec.repeat
+
+
+def _stage_fits(spec: LayerSpec, reserved_bits: float = 0.0) -> bool:
+    need = spec.window_positions * spec.geometry.C * spec.input_bits
+    return need + reserved_bits <= spec.free_pe_bytes * 8
+
+
+def _inputs(spec: LayerSpec, acc: Accesses, window_reads: float, dense_reads: float,
+            kt: int, stage: bool, skip: bool) -> None:
+    """Input stream reads for a loop nest that reads, per k-tile pass, ``window_reads``
+    events (``dense_reads`` elements when dense) summed over every chunk's tiles. The channel
+    groups share (multicast) the stream; a staged window is read once from the stream, written
+    into each PE's SRAM, and the passes read that copy. A compressed stream (``skip``) carries
+    a 1-bit presence mask per element with every read."""
+    kmax, kall = _ktiles(spec, kt)
+    rep = spec.repeat
+    level, bits = spec.stream_level, spec.input_packet_bits
+    if stage:
+        block = spec.activity.window_events(*_chunks(spec)).sum()
+        block_dense = spec.dense.window_events(*_chunks(spec)).sum()
+        acc.read("I", level, block * rep, bits)
+        acc.write("I", "pe_sram", block * rep * len(spec.groups), bits)
+        acc.read("I", "pe_sram", window_reads * kall * rep, bits)
+        if skip:
+            acc.read("I", level, block_dense * rep, 1)
+            acc.write("I", "pe_sram", block_dense * rep * len(spec.groups), 1)
+            acc.read("I", "pe_sram", dense_reads * kall * rep, 1)
+    else:
+        acc.read("I", level, window_reads * kmax * rep, bits)
+        if skip:
+            acc.read("I", level, dense_reads * kmax * rep, 1)
+
+
+def _weights_from_home(spec: LayerSpec, acc: Accesses, per_pe_reads: float,
+                       lockstep: bool) -> None:
+    """Weight reads at the weights' home: ``per_pe_reads`` summed over all PEs; dense lockstep
+    loops multicast a shared level's read to every spatial chunk."""
+    n = per_pe_reads
+    if lockstep and spec.weight_level in SHARED:
+        n = per_pe_reads / len(spec.chunk_starts)
+    acc.read("W", spec.weight_level, n, spec.weight_bits)
+
+
+def _compute(spec: LayerSpec, acc: Accesses, macs: float) -> None:
+    """Operations: a MAC (mult + add) per synaptic operation where inputs are multi-bit
+    (ANN, analog input), an add per accumulate of a spike."""
+    if spec.side == "ann" or spec.analog:
+        acc.op("mult", macs, spec.mult_bits)
+    acc.op("add", macs, spec.membrane_bits)
+    extra = spec.activity.extra_accumulates
+    if extra:  # identity shortcut: one add per event, no weight
+        acc.op("add", extra, spec.membrane_bits)
+        acc.rmw("V", "register", extra, spec.membrane_bits)
+
+
+def _outputs(spec: LayerSpec, acc: Accesses) -> None:
+    """The output stream: SNN spikes as address-event packets, ANN activations dense (or
+    non-zero values + a presence mask when the consumer skips zeros), written once to the
+    stream buffer and sent over the NoC to the consuming PEs; the SNN's LIF phase."""
+    g = spec.geometry
+    if spec.analog:  # the input image, loaded from DRAM once per inference
+        acc.read("X", "dram", g.C * g.H * g.W, spec.input_bits)
+    if spec.side == "snn":
+        n = g.outputs
+        if spec.lif:
+            acc.op("leak", n * spec.state_steps, spec.membrane_bits)
+            acc.op("compare", n * spec.state_steps, spec.membrane_bits)
+            acc.op("add", spec.activity.output_events, spec.membrane_bits)  # soft reset
+            acc.write("O", spec.stream_level, spec.activity.output_events,
+                      spec.output_packet_bits)
+            acc.noc.append(("O", spec.activity.output_events, spec.output_packet_bits,
+                            spec.destinations))
+        if spec.analog:  # the (stored or recomputed) current added at every step
+            acc.op("add", n * spec.state_steps, spec.membrane_bits)
+        return
+    if spec.output_bits == 0:
+        return
+    if spec.skip_outputs:
+        nz = spec.activity.output_events
+        acc.write("O", spec.stream_level, nz, spec.output_bits)
+        acc.write("O", spec.stream_level, g.outputs, 1)
+        bits = nz * spec.output_bits + g.outputs
+        acc.noc.append(("O", 1.0, int(math.ceil(bits)), spec.destinations))
+    else:
+        acc.write("O", spec.stream_level, g.outputs, spec.output_bits)
+        acc.noc.append(("O", float(g.outputs), spec.output_bits, spec.destinations))
+
+
+def _state(spec: LayerSpec, acc: Accesses) -> None:
+    """SNN membranes kept at their home between visits: every neuron read and written once per
+    step (os); an analog layer computed once also keeps its current there."""
+    if spec.side != "snn" or not spec.state_steps:
+        return
+    n = spec.neurons
+    level = spec.membrane_level or "register"
+    acc.rmw("V", level, n * spec.state_steps, spec.membrane_bits)
+    acc.rmw("V", "register", n * spec.state_steps, spec.membrane_bits)  # the LIF in registers
+    if spec.stored_current:
+        acc.write("V", level, n, spec.membrane_bits)
+        acc.read("V", level, n * spec.state_steps, spec.membrane_bits)
+
+
+# --------------------------------------------------------------------------- the loop nests
+def nest_os(spec: LayerSpec, t: Tiling) -> Accesses | None:
+    """Output-stationary: a tile of kt×pt outputs in registers while its inputs stream by;
+    weights read from home per synaptic operation (module docstring)."""
+    if t.k * t.p * spec.membrane_bits > spec.free_register_bits:
+        return None
+    if t.stage and not _stage_fits(spec):
+        return None
+    skip = t.dataflow.endswith("_skip")
+    acc = Accesses()
+    st, sz = segments(spec, t.p)
+    _inputs(spec, acc, spec.activity.window_events(st, sz).sum(),
+            spec.dense.window_events(st, sz).sum(), t.k, t.stage, skip)
+    macs = _macs(spec)
+    _compute(spec, acc, macs)
+    lockstep = spec.side == "ann" and not skip
+    _weights_from_home(spec, acc, macs, lockstep)
+    acc.rmw("V", "register", macs, spec.membrane_bits)  # the tile's partial sums
+    _state(spec, acc)
+    _outputs(spec, acc)
+    return acc
+
+
+def nest_ws(spec: LayerSpec, t: Tiling) -> Accesses | None:
+    """Weight-stationary: kt×ct weights (all taps) in registers, read once from home; every
+    input of those channels in the block's window streams past; partial sums read-modify-
+    written at ``t.local`` per MAC (module docstring)."""
+    g = spec.geometry
+    wbits = t.k * t.c * g.k * g.k * spec.weight_bits
+    out_bits = max(spec.groups) * max(spec.chunk_sizes) * spec.membrane_bits
+    room = {"register": spec.free_register_bits - wbits,
+            "pe_sram": spec.free_pe_bytes * 8 - (spec.window_positions * g.C
+                                                 * spec.input_bits if t.stage else 0),
+            "glb": spec.free_glb_bytes * 8 / max(1, len(spec.groups) * len(spec.chunk_starts))}
+    if wbits > spec.free_register_bits or t.c > g.C or out_bits > room[t.local]:
+        return None
+    if t.stage and not _stage_fits(spec, out_bits if t.local == "pe_sram" else 0):
+        return None
+    skip = t.dataflow.endswith("_skip")
+    acc = Accesses()
+    st, sz = _chunks(spec)
+    _inputs(spec, acc, spec.activity.window_events(st, sz).sum(),
+            spec.dense.window_events(st, sz).sum(), t.k, t.stage, skip)
+    macs = _macs(spec)
+    _compute(spec, acc, macs)
+    per_pe = g.weights * len(spec.chunk_starts) * spec.repeat
+    _weights_from_home(spec, acc, per_pe, lockstep=not skip)
+    acc.write("W", "register", per_pe, spec.weight_bits)
+    acc.read("W", "register", macs, spec.weight_bits)
+    acc.rmw("V", t.local, macs, spec.membrane_bits)
+    acc.read("V", t.local, g.outputs * spec.repeat, spec.membrane_bits)  # finished sums
+    _outputs(spec, acc)
+    return acc
+
+
+def nest_rs(spec: LayerSpec, t: Tiling) -> Accesses | None:
+    """Row-stationary: kt filter rows and a psum row segment of ``p`` outputs in registers;
+    filter rows read from home once per segment, each input row segment read once per
+    k-tile (module docstring)."""
+    g = spec.geometry
+    need = t.k * g.k * spec.weight_bits + t.k * t.p * spec.membrane_bits + g.k * spec.input_bits
+    if need > spec.free_register_bits or t.p > g.Q:
+        return None
+    if t.stage and not _stage_fits(spec):
+        return None
+    skip = t.dataflow.endswith("_skip")
+    acc = Accesses()
+    st, sz = segments(spec, t.p, rows=True)
+    _inputs(spec, acc, spec.activity.window_events(st, sz).sum(),
+            spec.dense.window_events(st, sz).sum(), t.k, t.stage, skip)
+    macs = _macs(spec)
+    _compute(spec, acc, macs)
+    per_pe = g.weights * len(st) * spec.repeat  # every group's PE loads Kb·C·k² a segment
+    _weights_from_home(spec, acc, per_pe, lockstep=not skip)
+    acc.write("W", "register", per_pe, spec.weight_bits)
+    acc.read("W", "register", macs, spec.weight_bits)
+    acc.rmw("V", "register", macs, spec.membrane_bits)
+    _outputs(spec, acc)
+    return acc
+
+
+def nest_time_batched(spec: LayerSpec, t: Tiling) -> Accesses | None:
+    """Time-batched SNN: a tile's T currents and potentials stay local for all T steps; its
+    weights (kt channels, all C, all taps) are read from home once per tile into PE SRAM,
+    independent of T; the stream holds all T steps (module docstring)."""
+    g = spec.geometry
+    if t.c > g.C or not _tb_fits(spec, t.k, t.p, t.c, t.stage, t.local):
+        return None
+    skip = False
+    acc = Accesses()
+    batched = dataclasses.replace(spec, stream_level=spec.batched_stream_level)
+    st, sz = segments(spec, t.p)
+    _inputs(batched, acc, spec.activity.window_events(st, sz).sum(),
+            spec.dense.window_events(st, sz).sum(), t.k, t.stage, skip)
+    macs = _macs(spec)
+    _compute(spec, acc, macs)
+    per_pe = g.weights * len(st)  # every group's PE at every sub-chunk loads Kb·C·k²
+    _weights_from_home(spec, acc, per_pe, lockstep=False)
+    acc.write("W", "pe_sram", per_pe, spec.weight_bits)
+    acc.read("W", "pe_sram", macs, spec.weight_bits)
+    acc.rmw("V", t.local, macs, spec.membrane_bits)  # the T currents
+    if spec.state_steps:
+        n = spec.neurons * spec.state_steps
+        acc.read("V", t.local, n, spec.membrane_bits)  # each step's current into the LIF
+        acc.rmw("V", "register", n, spec.membrane_bits)  # V stays in registers
+    _outputs(batched, acc)
+    return acc
+
+
+def _tb_fits(spec: LayerSpec, k: int, p: int, c: int, stage: bool, local: str) -> bool:
+    """Time-batched capacity: T currents + V of the tile at ``local``, the weights of k
+    channels × c input channels (all taps) and, staged, T steps of the window in PE SRAM."""
+    g = spec.geometry
+    T = max(1, spec.state_steps)
+    local_bits = (T + 1) * k * p * spec.membrane_bits
+    w_bits = k * c * g.k * g.k * spec.weight_bits
+    stage_bits = spec.window_positions * g.C * spec.input_bits * T if stage else 0
+    pe_bits = spec.free_pe_bytes * 8
+    if local == "register":
+        return local_bits <= spec.free_register_bits and w_bits + stage_bits <= pe_bits
+    return local == "pe_sram" and local_bits + w_bits + stage_bits <= pe_bits
+
+
+NESTS = {"os": nest_os, "ws": nest_ws, "rs": nest_rs, "time_batched": nest_time_batched}
+
+
+def nest_of(dataflow: str):
+    return NESTS[dataflow.removesuffix("_skip")]
+
+
+def candidates(spec: LayerSpec, dataflow: str) -> list[Tiling]:
+    """The tilings the mapper tries for one layer: powers of two (and the full size) for each
+    tile dimension, staged or not, each local level; those that do not fit are dropped by the
+    nest itself."""
+    g = spec.geometry
+    ks = pow2_upto(max(spec.groups))
+    base = dataflow.removesuffix("_skip")
+    stages = (False, True)
+    if base == "os":
+        ps = pow2_upto(max(spec.chunk_sizes))
+        return [Tiling(dataflow, k, p, 1, s) for k in ks for p in ps for s in stages]
+    if base == "ws":
+        cs = pow2_upto(g.C)
+        return [Tiling(dataflow, k, 1, c, s, lv) for k in ks for c in cs for s in stages
+                for lv in ("register", "pe_sram", "glb")]
+    if base == "rs":
+        qs = pow2_upto(min(g.Q, max(spec.chunk_sizes)))
+        return [Tiling(dataflow, k, q, 1, s) for k in ks for q in qs for s in stages]
+    if base == "time_batched":
+        # c only bounds the weight tile (weights are read once per tile whatever c is): the
+        # largest c that fits
+        out = []
+        for k in ks:
+            for p in pow2_upto(max(spec.chunk_sizes)):
+                for s in stages:
+                    for lv in ("register", "pe_sram"):
+                        fit = [c for c in pow2_upto(g.C) if _tb_fits(spec, k, p, c, s, lv)]
+                        if fit:
+                            out.append(Tiling(dataflow, k, p, fit[-1], s, lv))
+        return out
+    raise ValueError(f"no loop nest named {dataflow!r}")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The mapper's answer for one layer and dataflow: the tiling, its accesses and cost."""
+
+    tiling: Tiling
+    accesses: Accesses
+    energy_pj: float
+    cycles: float
+    tried: int
+
+
+def objective_value(objective: str, energy_pj: float, cycles: float) -> float:
+    if objective == "energy":
+        return energy_pj
+    if objective == "latency":
+        return cycles
+    if objective == "edp":
+        return energy_pj * cycles
+    raise ValueError(f"unknown objective {objective!r}; expected one of {OBJECTIVES}")
+
+
+def best_tiling(spec: LayerSpec, dataflow: str, cost, objective: str = "energy") -> Choice:
+    """The tiling of ``dataflow`` that minimises ``objective`` for one layer; ``cost(accesses)``
+    returns (energy pJ, cycles). Ties go to the first candidate (smaller tiles)."""
+    nest = nest_of(dataflow)
+    best, tried = None, 0
+    for t in candidates(spec, dataflow):
+        acc = nest(spec, t)
+        if acc is None:
+            continue
+        tried += 1
+        e, c = cost(acc)
+        v = objective_value(objective, e, c)
+        if best is None or v < best[0]:
+            best = (v, t, acc, e, c)
+    if best is None:
+        raise ValueError(f"{spec.name}: no {dataflow} tiling fits this chip")
+    _, t, acc, e, c = best
+    return Choice(t, acc, e, c, tried)
