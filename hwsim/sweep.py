@@ -350,17 +350,57 @@ def price_point(ckpt: C.Checkpoint, arch: ArchConfig, run: FunctionalRun, key: s
 class ResultsFile:
     """points.csv: one row per finished point, appended and flushed as points finish.
 
-    On open, rows cut short by an interruption and repeated keys are dropped (the first row of a
-    key wins) and the file is rewritten atomically, so appends always start on a fresh line."""
+    Every read and write of the file holds an exclusive ``flock`` on ``points.csv.lock``, so
+    sweeps that share an ``--out`` at once never drop each other's rows: an append first cuts
+    off a row left unfinished at the end of the file by a killed writer, and :meth:`finish`
+    reads the file again and merges before it rewrites it. On open, rows cut short by an
+    interruption, rows whose numeric cells do not read as numbers and repeated keys are dropped
+    (the first row of a key wins; dropped points are computed again) and the file is rewritten
+    atomically, so appends always start on a fresh line."""
+
+    TEXT_COLUMNS = frozenset({"key", "model", "arch", "node", "membrane", "functional_match",
+                              "schedule", "membrane_levels", "weight_levels", "on_chip"})
 
     def __init__(self, path: Path):
         self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
         self.rows: dict[str, dict[str, str]] = {}
-        if path.is_file():
-            self._load()
-        self._rewrite(list(self.rows.values()))
+        try:
+            with self._locked():
+                self._load()
+                self._rewrite(list(self.rows.values()))
+        except OSError as e:
+            raise GridError(f"{path}: cannot write ({e.strerror})") from None
+
+    @contextlib.contextmanager
+    def _locked(self):
+        """Hold the exclusive lock of the results file (released on exit, or by the kernel
+        when the process dies)."""
+        import fcntl
+
+        with open(self.lock_path, "a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def _intact(self, cells: list[str]) -> bool:
+        """A whole row: every column, a point key, numbers where numbers belong."""
+        if len(cells) != len(COLUMNS) or not re.fullmatch(r"[0-9a-f]{16}", cells[0]):
+            return False
+        for name, v in zip(COLUMNS, cells):
+            if v and name not in self.TEXT_COLUMNS:
+                try:
+                    float(v)
+                except ValueError:
+                    return False
+        return True
 
     def _load(self) -> None:
+        """Merge the file's intact rows into :attr:`rows` (keys already there win)."""
+        if not self.path.is_file():
+            return
         text = self.path.read_text()
         complete = text if text.endswith("\n") else text[:text.rfind("\n") + 1]
         reader = csv.reader(io.StringIO(complete))
@@ -371,11 +411,11 @@ class ResultsFile:
             raise GridError(f"{self.path}: its columns are not this version's ({VERSION}); "
                             "use another --out or remove the file")
         for cells in reader:
-            if len(cells) == len(COLUMNS) and cells[0] and cells[0] not in self.rows:
+            if self._intact(cells) and cells[0] not in self.rows:
                 self.rows[cells[0]] = dict(zip(COLUMNS, cells))
 
     def _rewrite(self, rows: list[dict[str, str]]) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         with open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, COLUMNS, lineterminator="\n")
             w.writeheader()
@@ -384,21 +424,46 @@ class ResultsFile:
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
 
+    def _cut_unfinished_row(self) -> None:
+        """Truncate the file after its last newline (a writer killed mid-row left the rest)."""
+        with open(self.path, "rb+") as f:
+            end = f.seek(0, os.SEEK_END)
+            pos = end
+            while pos > 0:
+                step = min(pos, 1 << 16)
+                f.seek(pos - step)
+                block = f.read(step)
+                if pos == end and block.endswith(b"\n"):
+                    return
+                nl = block.rfind(b"\n")
+                if nl >= 0:
+                    f.truncate(pos - step + nl + 1)
+                    return
+                pos -= step
+            f.truncate(0)
+
     def append(self, row: dict[str, str]) -> None:
         if row["key"] in self.rows:
             return
-        with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, COLUMNS, lineterminator="\n").writerow(row)
-            f.flush()
-            os.fsync(f.fileno())
+        with self._locked():
+            if self.path.is_file():
+                self._cut_unfinished_row()
+            else:  # removed while the sweep ran: start it again with its header
+                self._rewrite([])
+            with open(self.path, "a", newline="") as f:
+                csv.DictWriter(f, COLUMNS, lineterminator="\n").writerow(row)
+                f.flush()
+                os.fsync(f.fileno())
         self.rows[row["key"]] = row
 
     def finish(self, order: list[str]) -> list[dict[str, str]]:
-        """Rewrite in ``order`` (keys of this grid), rows of other grids after them; return
-        this grid's rows."""
-        mine = [self.rows[k] for k in order if k in self.rows]
-        wanted = set(order)
-        self._rewrite(mine + [r for k, r in self.rows.items() if k not in wanted])
+        """Merge the rows other sweeps added meanwhile, rewrite in ``order`` (keys of this
+        grid), rows of other grids after them; return this grid's rows."""
+        with self._locked():
+            self._load()
+            mine = [self.rows[k] for k in order if k in self.rows]
+            wanted = set(order)
+            self._rewrite(mine + [r for k, r in self.rows.items() if k not in wanted])
         return mine
 
 

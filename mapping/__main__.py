@@ -8,12 +8,12 @@ Exit status 0 on success, 2 with one ``error:`` line for a bad checkpoint, confi
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 
 from arch_configs import ConfigError, list_configs, load_arch
 from model.checkpoint import CheckpointError, load
+from model.files import write_json
 
 from .graph import graph_table, graph_to_dict, layer_graph, totals
 from .placement import MappingWarning, map_network
@@ -49,8 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         doc["model"].update(totals(g))
         doc.update(arch=arch.summary(), graph=graph_to_dict(g))
         try:
-            with open(args.json, "w") as f:
-                json.dump(doc, f, indent=1)
+            write_json(args.json, doc, indent=1)
         except OSError as e:
             print(f"error: {args.json}: cannot write ({e.strerror})", file=sys.stderr)
             return 2

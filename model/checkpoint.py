@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from .architectures import ArchitectureError, build_architecture
+from .files import save_torch
 from .network import Network
 
 FORMAT = "diet-snn-checkpoint"
@@ -89,11 +90,7 @@ class Checkpoint:
 
 def save(ckpt: Checkpoint, path: str | os.PathLike) -> None:
     """Write atomically (a partial file never replaces a good one)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt.to_dict(), tmp)
-    os.replace(tmp, path)
+    save_torch(ckpt.to_dict(), path)
 
 
 def read_plain(path: str | os.PathLike, what: str = "checkpoint"):

@@ -10,7 +10,6 @@ of CIFAR-10 test images. spike_rate = spikes of the layer over all T steps / (ne
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from .common import (
     seed_everything,
     set_threads,
 )
+from .files import atomic_path, write_json
 from .network import Network
 
 
@@ -73,7 +73,8 @@ def plot_fig2(report: dict, out_dir: str | Path) -> list[Path]:
     ax.set_title(f"Spike rate per layer — {title}\n(mean {np.mean(rates):.3f})", fontsize=10)
     fig.tight_layout()
     paths.append(out / "spike_rate.png")
-    fig.savefig(paths[-1], dpi=130)
+    with atomic_path(paths[-1]) as tmp:
+        fig.savefig(tmp, dpi=130, format="png")
     plt.close(fig)
 
     fig, ax1 = plt.subplots(figsize=(max(5, 0.45 * len(rows) + 2), 3.4))
@@ -87,7 +88,8 @@ def plot_fig2(report: dict, out_dir: str | Path) -> list[Path]:
     ax1.set_title(f"Leak and threshold per layer — {title}", fontsize=10)
     fig.tight_layout()
     paths.append(out / "leak_threshold.png")
-    fig.savefig(paths[-1], dpi=130)
+    with atomic_path(paths[-1]) as tmp:
+        fig.savefig(tmp, dpi=130, format="png")
     plt.close(fig)
     return paths
 
@@ -178,12 +180,14 @@ def main(argv: list[str] | None = None) -> None:
     except USER_ERRORS as e:
         fail(str(e))
     print_report(report)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2))
-    if args.plot:
-        for p in plot_fig2(report, args.plot):
-            print(f"wrote {p}")
+    try:
+        if args.json:
+            write_json(args.json, report, indent=2)
+        if args.plot:
+            for p in plot_fig2(report, args.plot):
+                print(f"wrote {p}")
+    except OSError as e:
+        fail(f"{e.filename}: cannot write ({e.strerror or e})")
 
 
 if __name__ == "__main__":

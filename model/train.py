@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import copy
 import math
-import os
 import time
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from .common import (
     set_threads,
 )
 from .conversion import balance_thresholds
+from .files import save_torch
 from .network import Network, parameter_groups
 from .neuron import RESETS
 
@@ -48,14 +48,6 @@ from .neuron import RESETS
 # ------------------------------------------------------------------------------ helpers
 def _resume_path(out: Path) -> Path:
     return out.with_name(out.name + ".resume.pt")
-
-
-def _save_atomic(obj, path: Path) -> None:
-    """torch.save through a temporary file: a kill never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def _epochs_dir(out: Path) -> Path:
@@ -195,12 +187,12 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
             tqdm.write(f"{label}: stopping after epoch {epoch} of {epochs}: past 1.3x the "
                        f"{args.time_budget:.0f} s budget")
             epochs = epoch
-        _save_atomic({"signature": signature, "net": net.state_dict(), "epoch": epoch,
+        save_torch({"signature": signature, "net": net.state_dict(), "epoch": epoch,
                       "planned_epochs": epochs, "optimiser": opt.state_dict(),
                       "history": history, "best_state": best_state, "best_val": best_val,
                       "best_report": best_report}, resume)
         if getattr(args, "keep_epochs", False):  # for `average` (weights of several epochs)
-            _save_atomic({"signature": signature, "net": net.state_dict(), "epoch": epoch,
+            save_torch({"signature": signature, "net": net.state_dict(), "epoch": epoch,
                           "history": history}, _epochs_dir(out) / f"epoch{epoch:03d}.pt")
     net.load_state_dict(best_state)
     return net, history, best_report
@@ -255,13 +247,11 @@ def _finish(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, histor
         f"{ckpt.stage}_device": _device_name(next(net.parameters()).device),
     })
     out = getattr(args, "snapshot", None) or args.out
-    if out == args.out and drop_resume:
-        resume = _resume_path(Path(args.out))
-        if resume.exists():
-            resume.unlink()
-    elif out != args.out:  # an interim model of an unfinished run: its resume file stays
+    if out != args.out:  # an interim model of an unfinished run: its resume file stays
         ckpt.history[-1]["snapshot_of"] = str(_resume_path(Path(args.out)))
-    C.save(ckpt, out)
+    C.save(ckpt, out)  # atomic, and only then is the resume state of a finished run dropped
+    if out == args.out and drop_resume:
+        _resume_path(Path(args.out)).unlink(missing_ok=True)
     what = f"SNN T={T}" if snn else "ANN"
     tested = (f"test {test['accuracy']:.4f} ({test['samples']} images)" if test is not None
               else "test not measured (--no-test)")
@@ -642,6 +632,11 @@ def main(argv: list[str] | None = None) -> None:
         args.func(args)
     except USER_ERRORS as e:
         fail(str(e))
+    except OSError as e:  # a full disk, a folder that cannot be written, ...
+        resume = _resume_path(Path(args.out))
+        kept = (f"; the finished epochs stay in {resume}: rerun the same command to go on"
+                if resume.exists() else "")
+        fail(f"{e.filename or args.out}: {e.strerror or e}{kept}")
     except KeyboardInterrupt:
         fail(f"interrupted; rerun the same command to resume from {args.out}.resume.pt", 130)
 

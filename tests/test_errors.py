@@ -3,6 +3,7 @@ gets one clear line on stderr, exit status 2, no traceback and no partial output
 
 import os
 import pickle
+import re
 import struct
 
 import numpy as np
@@ -29,10 +30,11 @@ class Payload:
         return os.system, (f"touch {self.marker}",)
 
 
-def one_error_line(capsys, *needles) -> str:
-    """The single stderr line of a refused command; every needle is in it."""
+def one_error_line(capsys, *needles, progress: bool = False) -> str:
+    """The single stderr line of a refused command; every needle is in it. ``progress``: a
+    fault after work started, so progress bars came before the line."""
     err = capsys.readouterr().err
-    lines = err.strip().splitlines()
+    lines = re.findall(r"error: [^\r\n]*", err) if progress else err.strip().splitlines()
     assert len(lines) == 1, err
     assert "Traceback" not in err and lines[0].startswith("error: ")
     for n in needles:
@@ -167,3 +169,56 @@ def test_resume_and_epoch_files_hold_only_plain_types(tiny_ckpts, npz_dir, tmp_p
     assert torch.load(tmp_path / "s.pt.epochs" / "epoch001.pt", weights_only=True)["epoch"] == 1
     train(*argv)
     assert len(C.load(out).history[-1]["epochs"]) == 2
+
+
+# ------------------------------------------------------------------ 2. nothing lost
+def test_final_checkpoint_is_written_before_the_resume_state_goes(npz_dir, tmp_path, capsys,
+                                                                  monkeypatch):
+    """A full disk at the very end of a run: the resume file must survive it (it used to be
+    deleted first), and the same command then finishes from it without training again."""
+    out = tmp_path / "a.pt"
+    argv = ["ann", "--arch", "tiny", "--data", str(npz_dir), "--epochs", "1", "--limit", "40",
+            "--out", str(out)]
+    real_save = C.save
+
+    def full_disk(ckpt, path):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(C, "save", full_disk)
+    exits_2(train_main, argv)
+    one_error_line(capsys, "a.pt: No space left on device", "a.pt.resume.pt", "rerun",
+                   progress=True)
+    assert (tmp_path / "a.pt.resume.pt").exists() and not out.exists()
+    monkeypatch.setattr(C, "save", real_save)
+    train(*argv)
+    assert "resuming ann" in capsys.readouterr().out
+    assert out.exists() and not (tmp_path / "a.pt.resume.pt").exists()
+
+
+def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
+    from model.files import atomic_path
+
+    target = tmp_path / "r.json"
+    target.write_text("old")
+    with pytest.raises(OSError) as e, atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise OSError(28, "No space left on device", str(tmp))
+    assert e.value.filename == str(target)  # the message names the target, not the temp file
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["r.json"]
+
+
+def test_evaluate_plot_failure_leaves_no_partial_file(tiny_ckpts, tmp_path, capsys,
+                                                      monkeypatch):
+    import matplotlib.figure
+
+    def half_then_full_disk(self, fname, **kw):
+        with open(fname, "wb") as f:
+            f.write(b"\x89PNG half")
+        raise OSError(28, "No space left on device", str(fname))
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_then_full_disk)
+    plots = tmp_path / "plots"
+    exits_2(E.main, ["--model", str(tiny_ckpts["converted"]), "--limit", "10", "--threads", "1",
+                     "--plot", str(plots)])
+    one_error_line(capsys, "spike_rate.png", "No space left on device", progress=True)
+    assert os.listdir(plots) == []

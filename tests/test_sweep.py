@@ -215,3 +215,71 @@ def test_pareto_front_by_hand():
     # 0 and 4 tie (neither dominates); 3 is dominated by 1; 5 by 1
     assert SW.pareto_front(energy, latency) == [0, 4, 1, 2]
     assert SW.pareto_front(energy, latency, [0, 0, 0, -1, 0, -2]) == [0, 4, 1, 3, 2, 5]
+
+
+def _row(i: int, tag: str) -> dict[str, str]:
+    row = {c: "x" if c in SW.ResultsFile.TEXT_COLUMNS else "1.5" for c in SW.COLUMNS}
+    row["key"] = f"{tag}{i:015x}"
+    return row
+
+
+def _share_one_file(path, tag, n, barrier):
+    results = SW.ResultsFile(path)
+    barrier.wait()  # both have opened the file before either writes
+    for i in range(n):
+        results.append(_row(i, tag))
+    barrier.wait()  # both have appended everything before either finishes
+    results.finish([_row(i, tag)["key"] for i in range(n)])
+
+
+def test_two_processes_sharing_one_out_lose_no_row(tmp_path):
+    """Two sweeps into one --out at once: each one's finish used to rewrite the file from its
+    own rows only, dropping the other's."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(2)
+    path = tmp_path / "points.csv"
+    procs = [ctx.Process(target=_share_one_file, args=(path, tag, 20, barrier))
+             for tag in ("a", "b")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    keys = [r["key"] for r in read_csv(path)]
+    assert sorted(keys) == sorted(_row(i, t)["key"] for t in "ab" for i in range(20))
+
+
+def test_damaged_rows_are_dropped_and_recomputed_not_trusted(tmp_path):
+    path = tmp_path / "points.csv"
+    good, letters, short = _row(1, "a"), _row(2, "a"), _row(3, "a")
+    letters["snn_energy_pj"] = "12x4"  # a number with a letter in it
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, SW.COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows([good, letters])
+        f.write(",".join(short.values())[:-2])  # cut short by a kill: no newline
+    results = SW.ResultsFile(path)
+    assert list(results.rows) == [good["key"]]
+    results.append(short)
+    assert [r["key"] for r in read_csv(path)] == [good["key"], short["key"]]
+
+
+def test_two_sweeps_into_one_out_at_once(setup, tmp_path):
+    """The CLI end to end: two sweeps of different grids run at once into one folder, and the
+    CSV holds both grids' rows."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "shared"
+    procs = [subprocess.Popen([sys.executable, "-m", "hwsim.sweep",
+                               *argv(setup, out, "--workers", "0", "--no-plots", timesteps=t,
+                                     pes="4,8,16", membrane="register")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for t in ("1", "2")]
+    for p in procs:
+        assert p.wait(120) == 0, p.stderr.read()
+    rows = read_csv(out / "points.csv")
+    assert sorted((r["timesteps"], r["pes"]) for r in rows) == [
+        (t, p) for t in ("1", "2") for p in ("16", "4", "8")]
