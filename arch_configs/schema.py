@@ -19,6 +19,27 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 LEVELS = ("register", "pe_sram", "glb", "dram")  # closest first
+SNN_DATAFLOWS = ("scatter", "os", "time_batched")  # hwsim/dataflow.py has their loop nests
+ANN_DATAFLOWS = ("scatter", "ws", "os", "rs", "ws_skip", "os_skip", "rs_skip")
+
+
+def parse_dataflow(value: str) -> tuple[str, str] | None:
+    """A ``policy.dataflow`` setting -> (SNN dataflow or 'best', ANN dataflow or 'best'), or
+    None if it is not one: ``best``, a name of both sides (``scatter``, ``os``), or
+    ``SNN/ANN`` (``time_batched/rs``)."""
+    if not isinstance(value, str):
+        return None
+    snn, _, ann = value.partition("/")
+    ann = ann or snn
+    if snn not in ("best", *SNN_DATAFLOWS) or ann not in ("best", *ANN_DATAFLOWS):
+        return None
+    return snn, ann
+
+
+DATAFLOW_HELP = (
+    "'best', a name valid on both sides (" + ", ".join(
+        d for d in SNN_DATAFLOWS if d in ANN_DATAFLOWS) + ") or SNN/ANN with SNN one of "
+    + ", ".join(SNN_DATAFLOWS) + " and ANN one of " + ", ".join(ANN_DATAFLOWS))
 OPS = ("add", "mult", "compare", "shift")
 KINDS = ("int", "fp")
 
@@ -267,6 +288,13 @@ class Policy:
     first_layer: Literal["every_step", "once"] = field(metadata=meta(
         "the analog input layer: its MACs at every timestep, or once per image with the "
         "current (constant over T) kept and reused"))
+    dataflow: str = field(default="best", metadata=meta(
+        "the dataflow pair the report headlines (docs/hwsim.md): " + DATAFLOW_HELP))
+
+    def problems(self) -> list[tuple[str, str, Any]]:
+        if parse_dataflow(self.dataflow) is None:
+            return [("dataflow", DATAFLOW_HELP, self.dataflow)]
+        return []
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,11 @@ class LayerCounts:
     pe_neurons: np.ndarray
     residual_events: np.ndarray
     images: int = 0
+    event_map: np.ndarray | None = None  # [H_in, W_in] input events, Σ over T and images
+    fanin_map: np.ndarray | None = None  # [H_out, W_out] (event, tap) pairs, Σ over T, images
+    ann_input_nonzero: np.ndarray | None = None  # the ANN's non-zero inputs [H_in, W_in]
+    ann_output_nonzero: float = 0.0  # the ANN's non-zero outputs, Σ over images
+    ann_images: int = 0
 
     def per_image(self, a: np.ndarray) -> np.ndarray:
         return a / max(1, self.images)
@@ -128,6 +133,11 @@ class Counter:
                 lc.pe_work += work
             else:
                 lc.accumulates += ev.accumulates
+                if ev.event_map is not None:
+                    f = ev.fanin.sum(axis=0)
+                    f = f if f.ndim == 2 else np.array([[float(f)]])
+                    lc.event_map = ev.event_map + (0 if lc.event_map is None else lc.event_map)
+                    lc.fanin_map = f + (0 if lc.fanin_map is None else lc.fanin_map)
                 if lm.kind == "conv":
                     if name not in self._classes:
                         self._classes[name] = _position_classes(lm)
@@ -137,3 +147,12 @@ class Counter:
             if ev.residual_events is not None:
                 lc.residual_events += ev.residual_events
                 lc.pe_work += np.outer(ev.residual_events, npe_outputs / npe_outputs.sum())
+
+    def add_ann(self, activity, images: int) -> None:
+        """Accumulate a batch's :class:`hwsim.functional.AnnActivity` (after :meth:`add`)."""
+        for name, nz in activity.input_nonzero.items():
+            lc = self.layers[name]
+            lc.ann_input_nonzero = nz + (0 if lc.ann_input_nonzero is None
+                                         else lc.ann_input_nonzero)
+            lc.ann_output_nonzero += activity.output_nonzero[name]
+            lc.ann_images += images

@@ -70,10 +70,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from arch_configs.schema import ANN_DATAFLOWS, SNN_DATAFLOWS  # noqa: F401 (one definition)
+
 from .tiles import Activity, chunks
 
-SNN_DATAFLOWS = ("scatter", "os", "time_batched")
-ANN_DATAFLOWS = ("scatter", "ws", "os", "rs", "ws_skip", "os_skip", "rs_skip")
 OBJECTIVES = ("energy", "latency", "edp")
 SHARED = ("glb", "dram")
 
@@ -439,25 +439,28 @@ def nest_rs(spec: LayerSpec, t: Tiling) -> Accesses | None:
 
 
 def nest_time_batched(spec: LayerSpec, t: Tiling) -> Accesses | None:
-    """Time-batched SNN: a tile's T currents and potentials stay local for all T steps; its
-    weights (kt channels, all C, all taps) are read from home once per tile into PE SRAM,
-    independent of T; the stream holds all T steps (module docstring)."""
+    """Time-batched SNN: a tile's T currents (at ``t.local``) and potentials (registers) stay
+    local for all T steps; for each input channel its kt×k×k weights are read from home once
+    into registers and every event of that channel in the tile's window, of all T steps, is
+    processed against them: weight reads from home = tiles × weights, independent of T; the
+    stream holds all T steps (module docstring)."""
     g = spec.geometry
-    if t.c > g.C or not _tb_fits(spec, t.k, t.p, t.c, t.stage, t.local):
+    if not _tb_fits(spec, t.k, t.p, t.stage, t.local):
         return None
-    skip = False
     acc = Accesses()
     batched = dataclasses.replace(spec, stream_level=spec.batched_stream_level)
     st, sz = segments(spec, t.p)
     _inputs(batched, acc, spec.activity.window_events(st, sz).sum(),
-            spec.dense.window_events(st, sz).sum(), t.k, t.stage, skip)
+            spec.dense.window_events(st, sz).sum(), t.k, t.stage, False)
     macs = _macs(spec)
     _compute(spec, acc, macs)
-    per_pe = g.weights * len(st)  # every group's PE at every sub-chunk loads Kb·C·k²
+    per_pe = g.weights * len(st)  # every group's PE at every sub-chunk loads Kb·C·k² once
     _weights_from_home(spec, acc, per_pe, lockstep=False)
-    acc.write("W", "pe_sram", per_pe, spec.weight_bits)
-    acc.read("W", "pe_sram", macs, spec.weight_bits)
+    acc.write("W", "register", per_pe, spec.weight_bits)
+    acc.read("W", "register", macs, spec.weight_bits)
     acc.rmw("V", t.local, macs, spec.membrane_bits)  # the T currents
+    if spec.stored_current:  # computed once: kept with the tile, read at every step
+        acc.write("V", t.local, spec.neurons, spec.membrane_bits)
     if spec.state_steps:
         n = spec.neurons * spec.state_steps
         acc.read("V", t.local, n, spec.membrane_bits)  # each step's current into the LIF
@@ -466,18 +469,21 @@ def nest_time_batched(spec: LayerSpec, t: Tiling) -> Accesses | None:
     return acc
 
 
-def _tb_fits(spec: LayerSpec, k: int, p: int, c: int, stage: bool, local: str) -> bool:
-    """Time-batched capacity: T currents + V of the tile at ``local``, the weights of k
-    channels × c input channels (all taps) and, staged, T steps of the window in PE SRAM."""
+def _tb_fits(spec: LayerSpec, k: int, p: int, stage: bool, local: str) -> bool:
+    """Time-batched capacity: one input channel's weights of the tile (k×k×k) in registers;
+    T currents + V of the tile at ``local`` (V in registers); staged, T steps of the window
+    in PE SRAM."""
     g = spec.geometry
     T = max(1, spec.state_steps)
-    local_bits = (T + 1) * k * p * spec.membrane_bits
-    w_bits = k * c * g.k * g.k * spec.weight_bits
+    w_bits = k * g.k * g.k * spec.weight_bits
+    v_bits = k * p * spec.membrane_bits
+    cur_bits = T * v_bits
     stage_bits = spec.window_positions * g.C * spec.input_bits * T if stage else 0
     pe_bits = spec.free_pe_bytes * 8
     if local == "register":
-        return local_bits <= spec.free_register_bits and w_bits + stage_bits <= pe_bits
-    return local == "pe_sram" and local_bits + w_bits + stage_bits <= pe_bits
+        return w_bits + v_bits + cur_bits <= spec.free_register_bits and stage_bits <= pe_bits
+    return (local == "pe_sram" and w_bits + v_bits <= spec.free_register_bits
+            and cur_bits + stage_bits <= pe_bits)
 
 
 NESTS = {"os": nest_os, "ws": nest_ws, "rs": nest_rs, "time_batched": nest_time_batched}
@@ -506,18 +512,14 @@ def candidates(spec: LayerSpec, dataflow: str) -> list[Tiling]:
         qs = pow2_upto(min(g.Q, max(spec.chunk_sizes)))
         return [Tiling(dataflow, k, q, 1, s) for k in ks for q in qs for s in stages]
     if base == "time_batched":
-        # c only bounds the weight tile (weights are read once per tile whatever c is): the
-        # largest c that fits
-        out = []
-        for k in ks:
-            for p in pow2_upto(max(spec.chunk_sizes)):
-                for s in stages:
-                    for lv in ("register", "pe_sram"):
-                        fit = [c for c in pow2_upto(g.C) if _tb_fits(spec, k, p, c, s, lv)]
-                        if fit:
-                            out.append(Tiling(dataflow, k, p, fit[-1], s, lv))
-        return out
+        ps = pow2_upto(max(spec.chunk_sizes))
+        return [Tiling(dataflow, k, p, 1, s, lv) for k in ks for p in ps for s in stages
+                for lv in ("register", "pe_sram") if _tb_fits(spec, k, p, s, lv)]
     raise ValueError(f"no loop nest named {dataflow!r}")
+
+
+class NoFit(ValueError):
+    """No tiling of a dataflow fits a layer on the chip."""
 
 
 @dataclass(frozen=True)
@@ -556,6 +558,8 @@ def best_tiling(spec: LayerSpec, dataflow: str, cost, objective: str = "energy")
         if best is None or v < best[0]:
             best = (v, t, acc, e, c)
     if best is None:
-        raise ValueError(f"{spec.name}: no {dataflow} tiling fits this chip")
+        raise NoFit(f"{spec.name}: no {dataflow} tiling fits this chip (free: "
+                    f"{spec.free_register_bits} register bits, {spec.free_pe_bytes} B of PE "
+                    "SRAM per PE)")
     _, t, acc, e, c = best
     return Choice(t, acc, e, c, tried)

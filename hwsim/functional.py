@@ -155,6 +155,7 @@ class LayerEvents:
     fanin: np.ndarray
     analog: bool = False
     residual_events: np.ndarray | None = None  # identity shortcut: events added 1:1 [T]
+    event_map: np.ndarray | None = None  # [H_in, W_in] non-zero inputs, Σ over T, B, C
 
 
 @dataclass
@@ -169,6 +170,14 @@ def _to_hwc(x: torch.Tensor) -> np.ndarray:
     if x.dim() == 4:
         x = x.permute(0, 2, 3, 1)
     return np.ascontiguousarray(x.detach().cpu().numpy())
+
+
+def _event_map(maps: np.ndarray) -> np.ndarray:
+    """[H, W] non-zero elements at each position of [T, B, H, W, C] maps (Σ over T, B, C);
+    a vector [T, B, F] gives [[count]]."""
+    if maps.ndim == 5:
+        return np.count_nonzero(maps, axis=(0, 1, 4)).astype(np.float64)
+    return np.array([[float(np.count_nonzero(maps))]])
 
 
 def _uses(nodes: tuple[Node, ...]) -> dict[str, int]:
@@ -240,7 +249,7 @@ def run_batch(stored: StoredModel, x: torch.Tensor, T: int,
                     acc = fanin * n.out_shape[0]
                 cur = cur.reshape(T, B, *cur.shape[1:])
                 ev = LayerEvents(n.name, events_of(n.source), acc.astype(np.int64),
-                                 np.zeros(T, np.int64), fanin)
+                                 np.zeros(T, np.int64), fanin, event_map=_event_map(src))
             if n.residual is not None:
                 r = values[n.residual]
                 if n.residual in static and not is_static:
@@ -332,3 +341,48 @@ def compare_with_model(stored: StoredModel, x: torch.Tensor, T: int,
                                                      != sim.logits.argmax(1)))
     rep.logits_equal = bool(np.array_equal(ref_logits, sim.logits))
     return rep
+
+
+@dataclass
+class AnnActivity:
+    """The ANN (the stored weights with ReLU where the SNN has LIF neurons) on one batch: per
+    synaptic layer its input's non-zero map [H_in, W_in] (Σ over images and channels; a vector
+    input gives [[count]]) and its non-zero outputs (after ReLU), and the logits."""
+
+    input_nonzero: dict[str, np.ndarray]
+    output_nonzero: dict[str, float]
+    logits: np.ndarray
+
+
+@torch.no_grad()
+def ann_activity(stored: StoredModel, x: torch.Tensor) -> AnnActivity:
+    """Run the ANN on a batch of normalised images and record where its activations are
+    non-zero (what a zero-skipping dataflow skips)."""
+    values: dict[str, torch.Tensor] = {}
+    nz_in: dict[str, np.ndarray] = {}
+    nz_out: dict[str, float] = {}
+    x = x.to(stored.dtype)
+    for n in stored.nodes:
+        if n.kind == "input":
+            y = x
+        elif n.synaptic:
+            src = values[n.source]
+            nz = (src != 0)
+            nz_in[n.name] = (nz.sum(dim=(0, 1)).double().numpy() if src.dim() == 4
+                             else np.array([[float(nz.sum())]]))
+            w = stored.dense_weights[n.name]
+            y = (F.conv2d(src, w, stride=n.stride, padding=n.padding) if n.kind == "conv"
+                 else F.linear(src, w))
+            if n.residual is not None:
+                y = y + values[n.residual]
+            if n.neuron == "lif":
+                y = F.relu(y)
+            nz_out[n.name] = float((y != 0).sum())
+        elif n.kind == "avgpool":
+            y = F.avg_pool2d(values[n.source], n.kernel, n.stride)
+        elif n.kind == "flatten":
+            y = values[n.source].flatten(1)
+        else:  # dropout: the identity at inference
+            y = values[n.source]
+        values[n.name] = y
+    return AnnActivity(nz_in, nz_out, values[stored.nodes[-1].name].numpy())

@@ -29,7 +29,7 @@ def _num(v: float) -> str:
 def table(report: dict) -> str:
     """Per layer and total, SNN vs ANN, with the ratio; then accuracy and the verdict."""
     head = ["layer", "rate", "SNN ops", "ANN MACs", "SNN energy", "ANN energy", "ANN/SNN",
-            "SNN cyc", "V at", "W at"]
+            "SNN cyc", "V at", "W at", "SNN tiling", "ANN tiling"]
     rows = []
     for r in report["layers"]:
         snn, ann = r["energy_pj"]["total"], r["ann_energy_pj"]["total"]
@@ -37,19 +37,51 @@ def table(report: dict) -> str:
         rows.append([r["name"], "-" if r["spike_rate"] is None else f"{r['spike_rate']:.3f}",
                      _num(ops) + (" MAC" if r["analog_input"] else " AC"), _num(r["ann_macs"]),
                      _eng(snn), _eng(ann), f"{ann / snn:.2f}x" if snn else "-",
-                     _num(r["cycles"]), r["membrane_level"] or "-", r["weight_level"]])
+                     _num(r["cycles"]), r["membrane_level"] or "-", r["weight_level"],
+                     r.get("snn_mapping", "-"), r.get("ann_mapping", "-")])
     s, a = report["snn"], report["ann"]
     tot_ops = sum(r["snn_acs"] + r["snn_macs"] for r in report["layers"])
     rows.append(["total", f"{s['mean_spike_rate']:.3f}", _num(tot_ops),
                  _num(sum(r["ann_macs"] for r in report["layers"])),
                  _eng(s["energy_pj"]["total"]), _eng(a["energy_pj"]["total"]),
                  f"{report['ratio']['energy_ann_over_snn_full']:.2f}x",
-                 _num(s["latency_cycles"]), "", ""])
+                 _num(s["latency_cycles"]), "", "", "", ""])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     fmt = lambda row: "  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)  # noqa: E731
                                 for i, (x, w) in enumerate(zip(row, widths)))
     lines = [fmt(head), "-" * len(fmt(head))] + [fmt(r) for r in rows[:-1]]
     lines += ["-" * len(fmt(head)), fmt(rows[-1])]
+    return "\n".join(lines)
+
+
+def dataflow_table(report: dict) -> str:
+    """Every dataflow of both sides: energy per image (with its largest parts), latency, and
+    the placement it ran on; the headline pair and the best of each side marked."""
+    d = report["dataflows"]
+    head = ["side", "dataflow", "energy", "largest parts", "cycles", "latency", "weights", ""]
+    rows = []
+    for side in ("snn", "ann"):
+        for name, r in d[side].items():
+            e = r["energy_pj"]
+            top = sorted((k for k in e if k != "total"), key=lambda k: -e[k])[:2]
+            mark = ", ".join(m for m, ok in (("best", d["best"][side] == name),
+                                              ("headline", d["selected"][side] == name)) if ok)
+            rows.append([side.upper(), name, _eng(e["total"]),
+                         ", ".join(f"{k} {_eng(e[k])}" for k in top),
+                         _num(r["latency_cycles"]), f"{r['latency_s'] * 1e3:.3f} ms",
+                         r["weights"], mark])
+        for name, why in d["infeasible"][side].items():
+            rows.append([side.upper(), name, "-", "does not fit: " + why[:60], "", "", "", ""])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    fmt = lambda row: "  ".join(str(x).ljust(w) for x, w in zip(row, widths))  # noqa: E731
+    v = d["verdict"]
+    lines = [f"dataflows (mapper objective: {d['objective']}; search {d['search_s']:.2f} s "
+             "for all)", fmt(head), "-" * len(fmt(head))] + [fmt(r) for r in rows]
+    lines.append(f"verdict on this chip: best SNN ({v['snn']}) vs best ANN ({v['ann']}): "
+                 f"ANN/SNN energy {v['energy_ann_over_snn']:.2f}x, latency "
+                 f"{v['latency_ann_over_snn']:.2f}x -> "
+                 + ("the SNN wins" if v["energy_ann_over_snn"] > 1 else "the ANN wins")
+                 + " on energy")
     return "\n".join(lines)
 
 
@@ -61,13 +93,17 @@ def summary(report: dict) -> str:
     match_s = ("not checked" if match is None else
                f"{match} ({acc['spike_mismatches']} of {acc['spikes_compared']:,} spikes and "
                f"{acc['prediction_mismatches']} predictions differ)")
+    sel = report.get("dataflows", {}).get("selected", {"snn": "scatter", "ann": "scatter"})
+    ann_acc = acc.get("ann")
     lines = [
         f"model {m['name'] or m['architecture']} ({m['architecture']}, {m['dataset']}, "
         f"T={m['timesteps']}) on {ar['name']} ({ar['node_nm']} nm, {ar['pes']} PEs, "
         f"{ar['clock_hz'] / 1e6:.0f} MHz, {ar['schedule']}), {report['samples']} images",
         f"accuracy: simulator {acc['snn']:.4f}, full-precision model "
-        f"{'not run' if acc['reference'] is None else format(acc['reference'], '.4f')}; "
-        f"functional_match {match_s}",
+        f"{'not run' if acc['reference'] is None else format(acc['reference'], '.4f')}, "
+        f"ANN (same weights, ReLU) {'not run' if ann_acc is None else format(ann_acc, '.4f')};"
+        f" functional_match {match_s}",
+        f"headline pair: SNN {sel['snn']} vs ANN {sel['ann']}",
         f"SNN energy/image {_eng(s['energy_pj']['total'])} = {parts(s['energy_pj'], SNN_PARTS)}",
         f"ANN energy/image {_eng(a['energy_pj']['total'])} = {parts(a['energy_pj'], ANN_PARTS)}",
         f"latency/image: SNN {_num(s['latency_cycles'])} cycles ({s['latency_s'] * 1e3:.3f} ms), "

@@ -3,7 +3,9 @@
     python -m hwsim.run --arch configs/45nm.yaml --model vgg16.pt
     python -m hwsim.run                       # the bundled model and test images, 45 nm
 
-Prints a per-layer table (SNN vs ANN energy, ops, cycles, where V and W live), accuracy and the
+Prints a per-layer table of the headline dataflow pair (SNN vs ANN energy, ops, cycles, where
+V and W live, each layer's chosen tiling), every dataflow of both sides with its energy and
+latency, the verdict (best SNN dataflow vs best ANN dataflow on this chip), accuracy and the
 functional match with the PyTorch model, the energy breakdown, latency and ANN/SNN ratios in
 the full model and in the paper's mode. See docs/hwsim.md for every quantity.
 """
@@ -22,6 +24,7 @@ from model.bundled import bundled_model_path, bundled_sample
 from model.common import USER_ERRORS, load_splits
 
 from . import report as R
+from .compare import Infeasible
 from .simulate import SimOptions, simulate
 
 MEMBRANE_LEVELS = ("register", "pe_sram", "glb", "dram", "auto")
@@ -32,7 +35,8 @@ class UsageError(ValueError):
 
 
 def overrides(pes: int | None = None, membrane: str | None = None, weights: str | None = None,
-              schedule: str | None = None, first_layer: str | None = None) -> dict:
+              schedule: str | None = None, first_layer: str | None = None,
+              dataflow: str | None = None) -> dict:
     """Config overrides (validated like the YAML itself) from command-line values."""
     over: dict = {}
     if pes is not None and pes < 1:
@@ -40,7 +44,8 @@ def overrides(pes: int | None = None, membrane: str | None = None, weights: str 
     if pes is not None:
         over["pe_array"] = {"count": pes}
     policy = {k: v for k, v in (("membrane_level", membrane), ("weight_level", weights),
-                                ("schedule", schedule), ("first_layer", first_layer))
+                                ("schedule", schedule), ("first_layer", first_layer),
+                                ("dataflow", dataflow))
               if v is not None}
     if policy:
         over["policy"] = policy
@@ -85,6 +90,12 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--first-layer", choices=("every_step", "once"),
                     help="override policy.first_layer: the analog input layer's MACs at every "
                          "step, or once (current reused)")
+    ap.add_argument("--dataflow", help="the headline dataflow pair (policy.dataflow): 'best' "
+                    "(default: the best of each side), 'scatter' (today's accounting on both "
+                    "sides), 'os', or SNN/ANN such as time_batched/rs_skip; every dataflow is "
+                    "reported either way")
+    ap.add_argument("--objective", choices=("energy", "latency", "edp"), default="energy",
+                    help="what the mapper minimises per layer, and what 'best' means")
     ap.add_argument("--energy", choices=("full", "paper"), default="full",
                     help="ratio to headline: the full model or the paper's Table 3 formula")
     ap.add_argument("--json", help="write the report (DESIGN.md §3 keys) here")
@@ -111,20 +122,22 @@ def main(argv: list[str] | None = None) -> dict:
             if v is not None and v < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be positive, got {v}")
         arch = load_arch(args.arch, overrides(args.pes, args.membrane, args.weights,
-                                              args.schedule, args.first_layer))
+                                              args.schedule, args.first_layer, args.dataflow))
         model_path = args.model or bundled_model_path()
         ckpt = C.load(model_path, stages=("converted", "snn"))
         ds, n = load_images(ckpt, args.data, args.samples)
         opts = SimOptions(timesteps=args.timesteps, batch_size=args.batch_size,
-                          energy_mode=args.energy,
+                          energy_mode=args.energy, objective=args.objective,
                           progress=not args.quiet, check=not args.no_check)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # spills are listed in the report instead
             rep = simulate(ckpt, arch, ds, n, opts, model_name=str(model_path))
-    except (*USER_ERRORS, ConfigError, UsageError) as e:
+    except (*USER_ERRORS, ConfigError, UsageError, Infeasible) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     print(R.table(rep))
+    print()
+    print(R.dataflow_table(rep))
     print()
     print(R.summary(rep))
     try:

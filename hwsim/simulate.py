@@ -14,7 +14,6 @@ reference's. The check (``check``) is the one PyTorch run, by design.
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -28,9 +27,17 @@ from mapping.placement import Mapping, map_network
 from model.checkpoint import Checkpoint
 from model.data import Dataset, batches, stratified_indices
 
+from . import compare as CMP
 from . import energy as E
 from .counts import Counter, LayerCounts
-from .functional import MatchReport, compare_with_model, reference_model, run_batch, store
+from .functional import (
+    MatchReport,
+    ann_activity,
+    compare_with_model,
+    reference_model,
+    run_batch,
+    store,
+)
 
 BATCH_BYTES = 1 << 30  # the maps of one batch (simulator and check together) stay near this
 
@@ -54,6 +61,8 @@ class SimOptions:
     progress: bool = True
     check: bool = True  # compare with the PyTorch model (functional_match)
     reference: bool = True  # the full-precision model's accuracy (accuracy.reference)
+    dataflow: str | None = None  # the headline pair (None: the config's policy.dataflow)
+    objective: str = "energy"  # what the mapper minimises: energy | latency | edp
 
 
 def _producers(nodes) -> dict[str, str | None]:
@@ -103,17 +112,21 @@ class FunctionalPass:
     reference_correct: int | None = None  # None: the reference was not run
     match: MatchReport | None = None  # None: the check was not run
     reference_datapath: str | None = None
+    ann_correct: int | None = None  # None: the ANN was not run
 
 
 def functional_pass(ckpt: Checkpoint, stored, data: Dataset, T: int, *, max_batch: int,
-                    check: bool, reference: bool, on_events, progress: bool = False
-                    ) -> FunctionalPass:
+                    check: bool, reference: bool, on_events, progress: bool = False,
+                    on_ann=None) -> FunctionalPass:
     """Run ``data`` (every image, in order) through the stored network's event datapath.
 
     Each batch's events go to ``on_events(events, images)``; with ``check`` every spike is
     compared with the PyTorch model on the same stored weights; with ``reference`` the
     checkpoint's full-precision weights run through the same datapath for
-    ``accuracy.reference``. The one functional loop of ``hwsim.run`` and ``hwsim.sweep``."""
+    ``accuracy.reference``; with ``on_ann`` the ANN (the stored weights with ReLU) runs on
+    the same images and its activity goes to ``on_ann(activity, images)`` (zero-skipping
+    dataflows need its real activations). The one functional loop of ``hwsim.run`` and
+    ``hwsim.sweep``."""
     ref_model = reference_model(ckpt, stored) if reference else None
     out = FunctionalPass(samples=len(data), match=MatchReport() if check else None,
                          reference_correct=0 if reference else None)
@@ -134,6 +147,11 @@ def functional_pass(ckpt: Checkpoint, stored, data: Dataset, T: int, *, max_batc
         on_events(res.events, len(y))
         labels = y.numpy()
         out.correct += int((res.logits.argmax(1) == labels).sum())
+        if on_ann is not None and stored.net is not None:
+            act = ann_activity(stored, x)
+            on_ann(act, len(y))
+            out.ann_correct = (out.ann_correct or 0) + int((act.logits.argmax(1)
+                                                            == labels).sum())
         if reference:
             ref_logits = (res.logits if ref_model is None else
                           run_batch(ref_model, x, T, record_spikes=False).logits)
@@ -160,10 +178,10 @@ def simulate(ckpt: Checkpoint, arch: ArchConfig, data: Dataset, samples: int,
         else data
     fp = functional_pass(ckpt, stored, subset, T, max_batch=opts.batch_size, check=opts.check,
                          reference=opts.reference, on_events=counter.add,
-                         progress=opts.progress)
+                         progress=opts.progress, on_ann=counter.add_ann)
     report = build_report(ckpt, arch, mapping, counter, T, opts, fp.samples, model_name)
     report["accuracy"] = accuracy_summary(arch, fp.correct, fp.reference_correct, fp.samples,
-                                          fp.match, fp.reference_datapath)
+                                          fp.match, fp.reference_datapath, fp.ann_correct)
     report["mapping_warnings"] = list(mapping.warnings) + [str(w.message) for w in caught
                                                            if "spill" not in str(w.message)]
     report["seconds"] = round(time.time() - started, 2)
@@ -172,13 +190,15 @@ def simulate(ckpt: Checkpoint, arch: ArchConfig, data: Dataset, samples: int,
 
 def accuracy_summary(arch: ArchConfig, correct: int, reference_correct: int | None,
                      samples: int, match: MatchReport | None,
-                     reference_datapath: str | None = None) -> dict:
+                     reference_datapath: str | None = None,
+                     ann_correct: int | None = None) -> dict:
     """The report's ``accuracy`` object (``match`` None: the check was not run)."""
     exact = arch.precision.datapath == "int"
     return {
         "snn": correct / samples,
         "reference": None if reference_correct is None else reference_correct / samples,
         "reference_datapath": reference_datapath,
+        "ann": None if ann_correct is None else ann_correct / samples,
         "functional_match": match.functional_match if match else None,
         "spike_mismatches": match.spike_mismatches if match else None,
         "prediction_mismatches": match.prediction_mismatches if match else None,
@@ -196,6 +216,14 @@ def _layer_row(lc: LayerCounts, snn: E.LayerCost, ann: E.LayerCost, lm, v_level)
     scatter_rw = 0.0 if lc.analog else acs
     pe = lc.per_image(lc.pe_work)
     busy = pe.sum(axis=0)
+    if snn.mapping == "scatter":
+        v_reads = v_writes = scatter_rw + lif_rw
+        w_reads = acs - float(lc.per_image(lc.residual_events).sum())
+    else:  # accesses at the homes (membrane level, weight level) the dataflow makes
+        level = v_level or "register"
+        v_reads = snn.accesses.count("V", level, "read")
+        v_writes = snn.accesses.count("V", level, "write")
+        w_reads = snn.accesses.count("W", lm.weight_level, "read")
     return {
         "name": lc.name, "kind": lc.kind, "neuron": lc.neuron, "neurons": lc.neurons,
         "analog_input": lc.analog,
@@ -205,8 +233,8 @@ def _layer_row(lc: LayerCounts, snn: E.LayerCost, ann: E.LayerCost, lm, v_level)
         "ann_macs": lc.ann_macs,
         "snn_acs": 0.0 if lc.analog else acs,
         "snn_macs": acs if lc.analog else 0.0,
-        "membrane_reads": scatter_rw + lif_rw, "membrane_writes": scatter_rw + lif_rw,
-        "weight_reads": acs - float(lc.per_image(lc.residual_events).sum()),
+        "membrane_reads": v_reads, "membrane_writes": v_writes, "weight_reads": w_reads,
+        "snn_mapping": snn.mapping, "ann_mapping": ann.mapping,
         "membrane_level": v_level, "weight_level": lm.weight_level, "pes_used": lm.pes_used,
         "pe_load_imbalance": float(busy.max() / busy.mean()) if busy.size and busy.mean() else 1.0,
         "acs_per_step": [float(v) for v in lc.per_image(lc.accumulates)],
@@ -219,27 +247,30 @@ def _layer_row(lc: LayerCounts, snn: E.LayerCost, ann: E.LayerCost, lm, v_level)
 
 
 def build_report(ckpt: Checkpoint, arch: ArchConfig, mapping: Mapping, counter: Counter, T: int,
-                 opts: SimOptions, samples: int, model_name: str) -> dict:
+                 opts: SimOptions, samples: int, model_name: str,
+                 selected_out: dict | None = None) -> dict:
+    """The report (DESIGN.md §3) from the counts: every dataflow on both sides
+    (``hwsim.compare``), the headline pair per layer and in total, the paper's formula.
+    ``selected_out`` (a dict) receives the headline pair's per-layer costs (``snn``, ``ann``:
+    lists of ``energy.LayerCost``) for the system timing."""
     nodes = ckpt.nodes()
     cons = consumers(nodes)
     order = [n.name for n in nodes if n.synaptic]
     counts = [counter.layers[name] for name in order]
-    by_name = {n.name: n for n in nodes}
-    snn_costs, ann_costs, levels = [], [], []
-    for lc in counts:
-        lm = mapping.layer(lc.name)
-        dest = E._destinations(mapping, cons, lc.name)
-        v_level = _membrane_level(nodes, mapping, lc.name)
-        levels.append(v_level)
-        snn_costs.append(E.snn_layer_cost(arch, mapping, lc, lm, v_level, dest))
-        inputs = math.prod(by_name[lc.name].in_shape)
-        ann_costs.append(E.ann_layer_cost(arch, mapping, lc, lm, v_level, inputs, dest))
-    snn_cycles = E.schedule_cycles([c.cycles for c in snn_costs], T, mapping.schedule)
-    ann_cycles = E.schedule_cycles([c.cycles for c in ann_costs], 1, mapping.schedule)
-    snn_s = E.add_leakage(snn_costs, arch, snn_cycles)
-    ann_s = E.add_leakage(ann_costs, arch, ann_cycles)
-    layers = [_layer_row(lc, s, a, mapping.layer(lc.name), v)
-              for lc, s, a, v in zip(counts, snn_costs, ann_costs, levels)]
+    levels = CMP.membrane_levels(nodes, mapping)
+    ctx = CMP.context(arch, mapping, nodes, T, cons)
+    setting = opts.dataflow or arch.policy.dataflow
+    flows = CMP.compare(ctx, counts, setting, opts.objective)
+    results = flows.pop("_results")
+    snn_r = results["snn"][flows["selected"]["snn"]]
+    ann_r = results["ann"][flows["selected"]["ann"]]
+    snn_costs, ann_costs = snn_r.layers, ann_r.layers
+    if selected_out is not None:
+        selected_out.update(snn=snn_costs, ann=ann_costs)
+    snn_cycles, ann_cycles = snn_r.cycles, ann_r.cycles
+    snn_s, ann_s = snn_r.seconds, ann_r.seconds
+    layers = [_layer_row(lc, s, a, mapping.layer(lc.name), levels[lc.name])
+              for lc, s, a in zip(counts, snn_costs, ann_costs)]
 
     def total(costs, parts):
         d = {p: float(sum(c.energy_pj[p] for c in costs)) for p in parts}
@@ -274,4 +305,5 @@ def build_report(ckpt: Checkpoint, arch: ArchConfig, mapping: Mapping, counter: 
                   "latency_ann_over_snn": ann_cycles / snn_cycles if snn_cycles else None},
         "mapping": {"on_chip": mapping.on_chip, "spilled_bytes": mapping.spilled_bytes,
                     "buffer_level": mapping.buffer_level},
+        "dataflows": flows,
     }

@@ -1,14 +1,16 @@
-"""Design-space sweeps: accuracy, energy and latency over timesteps, PE count, node, membranes.
+"""Design-space sweeps: accuracy, energy and latency over timesteps, PE count, node, membranes
+and dataflows.
 
     python -m hwsim.sweep --arch configs/45nm.yaml --model vgg16.pt --timesteps 1,2,3,5,10 \\
         --pes 16,64,256,1024 [--nodes 45nm,7nm] [--membrane register,glb,dram] \\
-        [--samples N] [--data DIR] --out DIR
+        [--dataflow best,scatter,time_batched/rs_skip] [--samples N] [--data DIR] --out DIR
 
-A point is one (T, PE count, node, membrane level) combination. Each point's accuracy comes
-from the model re-run at that T on the chip's datapath; its energy (SNN, ANN, ratio and
-breakdown) and latency (the simulator's and the SimPy system model's, ``hwsim.system``) from the
-counts priced on that chip. The functional run does not depend on the hardware, so it runs once
-per T and every hardware point re-counts and re-prices its events.
+A point is one (T, PE count, node, membrane level, dataflow pair) combination. Each point's
+accuracy comes from the model re-run at that T on the chip's datapath; its energy (SNN, ANN,
+ratio and breakdown, for the point's dataflow pair; the best pair's ratio too) and latency (the
+simulator's and the SimPy system model's, ``hwsim.system``) from the counts priced on that chip.
+The functional run does not depend on the hardware, so it runs once per T and every hardware
+point re-counts and re-prices its events.
 
 Results land in DIR/points.csv as each point finishes (one row appended and flushed at a
 time); a rerun of the same command skips the points already there, so an interrupted sweep
@@ -45,6 +47,7 @@ import torch
 
 from arch_configs import LEVELS, ArchConfig, ConfigError, list_configs, load_arch
 from arch_configs.loader import read_merged, resolve
+from arch_configs.schema import DATAFLOW_HELP, parse_dataflow
 from mapping.graph import layer_graph
 from mapping.placement import map_network
 from model import checkpoint as C
@@ -54,18 +57,21 @@ from model.data import ArraySet, Dataset, stratified_indices
 
 from .counts import Counter
 from .energy import ANN_PARTS, SNN_PARTS
-from .functional import LayerEvents, MatchReport, store
+from .functional import AnnActivity, LayerEvents, MatchReport, store
 from .run import UsageError, load_images, overrides
 from .simulate import SimOptions, accuracy_summary, build_report, functional_pass
 from .system import system_timing
 
-VERSION = 1  # of the row format and the point key
+VERSION = 2  # of the row format and the point key (2: the dataflow model)
 MEMBRANE_LEVELS = (*LEVELS, "auto")
 NODE_NAMES = tuple(n for n in list_configs() if re.fullmatch(r"\d+nm", n))
 CSV_NAME = "points.csv"
 
-POINT_COLUMNS = ["key", "model", "arch", "timesteps", "pes", "node", "membrane", "samples"]
+POINT_COLUMNS = ["key", "model", "arch", "timesteps", "pes", "node", "membrane", "dataflow",
+                 "samples"]
 COLUMNS = POINT_COLUMNS + [
+    "snn_dataflow", "ann_dataflow", "best_snn_dataflow", "best_ann_dataflow",
+    "best_energy_ratio", "ann_accuracy",
     "accuracy_snn", "accuracy_reference", "functional_match", "spike_mismatches",
     "prediction_mismatches", "mean_spike_rate",
     "snn_energy_pj", "ann_energy_pj", "energy_ratio", "paper_snn_pj", "paper_ann_pj",
@@ -125,6 +131,7 @@ class Point:
     pes: int | None = None
     node: str | None = None
     membrane: str | None = None
+    dataflow: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,7 @@ class Grid:
     pes: tuple[int | None, ...] = (None,)
     nodes: tuple[str | None, ...] = (None,)
     membranes: tuple[str | None, ...] = (None,)
+    dataflows: tuple[str | None, ...] = (None,)
 
     def __post_init__(self):
         for name, vals in (("timesteps", self.timesteps), ("pes", self.pes)):
@@ -151,11 +159,16 @@ class Grid:
             if m is not None and m not in MEMBRANE_LEVELS:
                 raise GridError(f"--membrane: unknown level {m!r}; expected some of "
                                 f"{', '.join(MEMBRANE_LEVELS)}")
+        if not self.dataflows:
+            raise GridError("--dataflow: empty list")
+        for d in self.dataflows:
+            if d is not None and parse_dataflow(d) is None:
+                raise GridError(f"--dataflow: unknown pair {d!r}; expected {DATAFLOW_HELP}")
 
     def points(self) -> list[Point]:
-        """Every combination, T outermost, then PEs, node, membrane level."""
-        return [Point(t, p, n, m) for t in self.timesteps for p in self.pes
-                for n in self.nodes for m in self.membranes]
+        """Every combination, T outermost, then PEs, node, membrane level, dataflow."""
+        return [Point(t, p, n, m, d) for t in self.timesteps for p in self.pes
+                for n in self.nodes for m in self.membranes for d in self.dataflows]
 
 
 def node_technology(name: str) -> dict:
@@ -167,7 +180,7 @@ def point_arch(base: str, point: Point, schedule: str | None = None,
                first_layer: str | None = None) -> ArchConfig:
     """The base config with the point's PE count, node (its technology section: the same chip
     in that process) and membrane level (and the sweep's schedule and first-layer policy)."""
-    over = overrides(point.pes, point.membrane, None, schedule, first_layer)
+    over = overrides(point.pes, point.membrane, None, schedule, first_layer, point.dataflow)
     if point.node is not None:
         over["technology"] = node_technology(point.node)
     return load_arch(base, over or None)
@@ -228,11 +241,13 @@ class FunctionalRun:
     weight_bits: int | None
     samples: int
     batches: list[tuple[dict[str, LayerEvents], int]] = field(default_factory=list)
+    ann: list[tuple[AnnActivity, int]] = field(default_factory=list)  # the ANN per batch
     correct: int = 0
     reference_correct: int = 0
     match: MatchReport = field(default_factory=MatchReport)
     check: bool = True
     reference_datapath: str | None = None
+    ann_correct: int | None = None
 
 
 def _set_threads(threads: int | None) -> None:
@@ -253,8 +268,10 @@ def functional_run(ckpt: C.Checkpoint, data: Dataset, timesteps: int, weight_bit
     run = FunctionalRun(timesteps, weight_bits, len(data), check=check)
     fp = functional_pass(ckpt, store(ckpt, weight_bits), data, timesteps, max_batch=batch_size,
                          check=check, reference=True,
-                         on_events=lambda events, n: run.batches.append((events, n)))
+                         on_events=lambda events, n: run.batches.append((events, n)),
+                         on_ann=lambda act, n: run.ann.append((act, n)))
     run.correct, run.reference_correct = fp.correct, fp.reference_correct
+    run.ann_correct = fp.ann_correct
     run.match = fp.match or MatchReport()
     run.reference_datapath = fp.reference_datapath
     return run
@@ -272,17 +289,24 @@ def point_report(ckpt: C.Checkpoint, arch: ArchConfig, run: FunctionalRun, model
     counter = Counter(mapping, T, first_layer_once=arch.policy.first_layer == "once")
     for events, images in run.batches:
         counter.add(events, images)
+    for act, images in run.ann:
+        counter.add_ann(act, images)
     opts = SimOptions(timesteps=T, progress=False, check=run.check)
-    rep = build_report(ckpt, arch, mapping, counter, T, opts, run.samples, model_name)
+    selected: dict = {}
+    rep = build_report(ckpt, arch, mapping, counter, T, opts, run.samples, model_name,
+                       selected)
     rep["accuracy"] = accuracy_summary(
         arch, run.correct, run.reference_correct, run.samples, run.match if run.check else None,
-        reference_datapath=run.reference_datapath)
+        reference_datapath=run.reference_datapath, ann_correct=run.ann_correct)
     rep["mapping_warnings"] = list(mapping.warnings) + [str(w.message) for w in caught
                                                         if "spill" not in str(w.message)]
     nodes = ckpt.nodes()
-    rep["system"] = system_timing(arch, mapping, counter, nodes, tiles=tiles).to_dict()
+    traffic = {c.name: c.traffic for c in selected["snn"]}  # the headline SNN dataflow's
+    rep["system"] = system_timing(arch, mapping, counter, nodes, tiles=tiles,
+                                  traffic=traffic).to_dict()
     rep["system"]["compute_bound"] = system_timing(arch, mapping, counter, nodes,
-                                                   unlimited=True, tiles=tiles).cycles
+                                                   unlimited=True, tiles=tiles,
+                                                   traffic=traffic).cycles
     return rep
 
 
@@ -304,11 +328,16 @@ def report_row(rep: dict, key: str, point: Point, base: str) -> dict[str, str]:
     acc, snn, ann, paper, sysd = (rep["accuracy"], rep["snn"], rep["ann"], rep["paper"],
                                   rep["system"])
     lif = [r for r in rep["layers"] if r["neuron"] == "lif"]
+    flows = rep["dataflows"]
     row = {
         "key": key, "model": rep["model"]["name"], "arch": base,
         "timesteps": rep["model"]["timesteps"], "pes": rep["arch"]["pes"],
         "node": f"{rep['arch']['node_nm']}nm", "membrane": rep["arch"]["membrane_policy"],
-        "samples": rep["samples"],
+        "dataflow": flows["setting"], "samples": rep["samples"],
+        "snn_dataflow": flows["selected"]["snn"], "ann_dataflow": flows["selected"]["ann"],
+        "best_snn_dataflow": flows["best"]["snn"], "best_ann_dataflow": flows["best"]["ann"],
+        "best_energy_ratio": flows["verdict"]["energy_ann_over_snn"],
+        "ann_accuracy": acc.get("ann"),
         "accuracy_snn": acc["snn"], "accuracy_reference": acc["reference"],
         "functional_match": acc["functional_match"],
         "spike_mismatches": acc["spike_mismatches"],
@@ -359,7 +388,9 @@ class ResultsFile:
     atomically, so appends always start on a fresh line."""
 
     TEXT_COLUMNS = frozenset({"key", "model", "arch", "node", "membrane", "functional_match",
-                              "schedule", "membrane_levels", "weight_levels", "on_chip"})
+                              "schedule", "membrane_levels", "weight_levels", "on_chip",
+                              "dataflow", "snn_dataflow", "ann_dataflow", "best_snn_dataflow",
+                              "best_ann_dataflow"})
 
     def __init__(self, path: Path):
         self.path = path
@@ -577,14 +608,16 @@ def _eng(pj: float) -> str:
 
 def summary_table(rows: list[dict[str, str]], front: set[str], front_acc: set[str]) -> str:
     """A markdown table of the points: accuracy, energy, latency; the Pareto fronts marked."""
-    head = ["T", "PEs", "node", "membrane", "accuracy", "SNN energy", "ANN/SNN", "latency",
+    head = ["T", "PEs", "node", "membrane", "dataflow", "accuracy", "SNN energy", "ANN/SNN",
+            "latency",
             "stall %", "NoC %", "front E,L", "front E,L,acc"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cyc = _f(r, "latency_cycles") or 1.0
         lines.append("| " + " | ".join([
             r["timesteps"], r["pes"], r["node"], r["membrane"],
-            f"{_f(r, 'accuracy_snn'):.3f}", _eng(_f(r, "snn_energy_pj")),
+            f"{r['snn_dataflow']}/{r['ann_dataflow']}", f"{_f(r, 'accuracy_snn'):.3f}",
+            _eng(_f(r, "snn_energy_pj")),
             f"{_f(r, 'energy_ratio'):.2f}x", _time(_f(r, "latency_s")),
             f"{100 * _f(r, 'system_memory_stall_cycles') / cyc:.0f}",
             f"{100 * _f(r, 'system_noc_cycles') / cyc:.0f}",
@@ -733,6 +766,9 @@ def parser() -> argparse.ArgumentParser:
                                     "(default: the config's own)")
     ap.add_argument("--membrane", help="comma-separated membrane levels, of "
                                        f"{', '.join(MEMBRANE_LEVELS)} (default: the config's)")
+    ap.add_argument("--dataflow", help="comma-separated dataflow pairs: best, scatter, os, "
+                                       "or SNN/ANN such as time_batched/rs_skip (default: the "
+                                       "config's policy.dataflow)")
     ap.add_argument("--schedule", choices=("layer_by_layer", "pipelined"),
                     help="override the config's schedule")
     ap.add_argument("--samples", type=int, help="images per point (default: 100, or all if "
@@ -774,7 +810,9 @@ def prepare(args) -> Prepared:
                 parse_names(args.nodes, "--nodes", NODE_NAMES) if args.nodes is not None
                 else (None,),
                 parse_names(args.membrane, "--membrane", MEMBRANE_LEVELS)
-                if args.membrane is not None else (None,))
+                if args.membrane is not None else (None,),
+                tuple(v.strip() for v in args.dataflow.split(","))
+                if args.dataflow is not None else (None,))
     for name in ("samples", "batch_size", "tiles"):
         v = getattr(args, name)
         if v is not None and v < 1:

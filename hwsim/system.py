@@ -349,8 +349,11 @@ def step_traffic(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, membrane_l
     return out
 
 
-def layer_works(arch: ArchConfig, mapping: Mapping, counter: Counter, nodes) -> list[LayerWork]:
-    """Per synaptic layer, in network order, its :class:`LayerWork` from the counts."""
+def layer_works(arch: ArchConfig, mapping: Mapping, counter: Counter, nodes,
+                traffic: dict[str, E.Traffic] | None = None) -> list[LayerWork]:
+    """Per synaptic layer, in network order, its :class:`LayerWork` from the counts.
+    ``traffic``: a dataflow's bits per level for each layer (``energy.LayerCost.traffic``),
+    spread evenly over the steps (default: ``scatter``'s, step by step)."""
     cons = consumers(nodes)
     synaptic = [n for n in nodes if n.synaptic]
     feeds: dict[str, list[str]] = {}
@@ -365,23 +368,30 @@ def layer_works(arch: ArchConfig, mapping: Mapping, counter: Counter, nodes) -> 
         v_level = _membrane_level(nodes, mapping, n.name)
         dest = E.destinations(mapping, cons, n.name)
         compute = E.compute_cycles(arch, lc)
-        traffic = step_traffic(arch, mapping, lc, v_level, dest)
+        if traffic is not None and n.name in traffic:
+            bits = traffic[n.name].bits
+            steps_bits = [{k: v / lc.T for k, v in bits.items()}] * lc.T
+        else:
+            steps_bits = step_traffic(arch, mapping, lc, v_level, dest)
         if lc.neuron == "lif":
             flits = math.ceil(E.packet_bits(lc.neurons, p.spike_bits) / arch.noc.link_bits)
             hops = E.mesh_hops(arch.pes) + max(0, dest - 1)
             noc = lc.per_image(lc.output_spikes) * flits * hops
         else:
             noc = np.zeros(lc.T)
-        steps = tuple(StepWork(float(compute[t]), float(traffic[t]["glb"]),
-                               float(traffic[t]["dram"]), float(noc[t])) for t in range(lc.T))
+        steps = tuple(StepWork(float(compute[t]), float(steps_bits[t]["glb"]),
+                               float(steps_bits[t]["dram"]), float(noc[t]))
+                      for t in range(lc.T))
         group = groups.setdefault((lm.pe_first, lm.pes_available), len(groups))
         out.append(LayerWork(n.name, steps, tuple(feeds.get(n.name, ())), group))
     return out
 
 
 def system_timing(arch: ArchConfig, mapping: Mapping, counter: Counter, nodes,
-                  unlimited: bool = False, tiles: int = 8) -> SystemTiming:
+                  unlimited: bool = False, tiles: int = 8,
+                  traffic: dict[str, E.Traffic] | None = None) -> SystemTiming:
     """The SNN inference of the counted images on the mapped chip, with the mapping's
-    schedule; ``unlimited``: infinite GLB, DRAM and NoC bandwidth (compute-bound)."""
-    return simulate_system(layer_works(arch, mapping, counter, nodes),
+    schedule; ``unlimited``: infinite GLB, DRAM and NoC bandwidth (compute-bound);
+    ``traffic``: the memory traffic of a dataflow (see :func:`layer_works`)."""
+    return simulate_system(layer_works(arch, mapping, counter, nodes, traffic),
                            Chip.from_arch(arch, unlimited), mapping.schedule, tiles)

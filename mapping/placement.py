@@ -117,6 +117,16 @@ class LayerMapping:
     def utilisation(self) -> float:
         return self.outputs / (self.pes_available * max(self.neurons_per_pe))
 
+    def channel_sizes(self) -> tuple[int, ...]:
+        """Output channels of each channel group."""
+        return tuple(_split(self.out_shape[0], self.channel_groups))
+
+    def position_chunks(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(first position, positions) of each spatial tile: runs of row-major positions."""
+        sizes = _split(math.prod(self.out_shape[1:]), self.spatial_tiles)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        return tuple(int(v) for v in starts), tuple(sizes)
+
     def pe_map(self) -> np.ndarray:
         """The PE index of every output, an int array of shape ``out_shape``."""
         c = self.out_shape[0]
@@ -392,10 +402,15 @@ class _Split:
 
 
 def map_network(source: nx.DiGraph | Checkpoint | tuple[Node, ...],
-                arch: ArchConfig | str) -> Mapping:
+                arch: ArchConfig | str, neuron_state: bool = True,
+                activation_streams: bool | None = None) -> Mapping:
     """Lay a network (layer graph, checkpoint or node list) onto a chip (config or spec)
     under the config's policy. Never fails for lack of space: what does not fit spills
-    outward, listed in ``Mapping.warnings`` and summarised by one :class:`MappingWarning`."""
+    outward, listed in ``Mapping.warnings`` and summarised by one :class:`MappingWarning`.
+
+    ``neuron_state=False``: no membranes persist (an ANN, or an SNN whose dataflow keeps
+    them inside a tile, time-batched); ``activation_streams`` (default: ``not
+    neuron_state``): the stream buffer holds ANN activations instead of spikes."""
     g = source if isinstance(source, nx.DiGraph) else layer_graph(source)
     arch = load_arch(arch) if isinstance(arch, str) else arch
     pol, prec, pes = arch.policy, arch.precision, arch.pes
@@ -413,7 +428,8 @@ def map_network(source: nx.DiGraph | Checkpoint | tuple[Node, ...],
             groups = {n: (0, pes) for n in layers}
 
     store = _Store(arch)
-    buffer = stream_buffer_bytes(g, prec)
+    ann_streams = (not neuron_state) if activation_streams is None else activation_streams
+    buffer = stream_buffer_bytes(g, prec, ann=ann_streams)
     shared = _Demand(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), buffer)
     buffer_level = "glb" if store.fits("glb", shared) else "dram"
     store.put(buffer_level, shared)
@@ -432,7 +448,7 @@ def map_network(source: nx.DiGraph | Checkpoint | tuple[Node, ...],
     placed: dict[tuple[str, str], tuple[str, int, str | None]] = {}
     for n in layers:  # membranes first: each synaptic event reads and writes one
         sp, d = splits[n], g.nodes[n]
-        if d["neurons"]:
+        if neuron_state and d["neurons"]:
             per_pe = np.array([nbytes(k, prec.membrane_bits) for k in sp.outputs_per_pe])
             placed[n, "V"] = _place(store, n, "membranes", pol.membrane_level, MEMBRANE_LEVELS,
                                     _Demand(sp.ids, per_pe, nbytes(d["neurons"],

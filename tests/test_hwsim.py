@@ -41,6 +41,9 @@ def register(monkeypatch, name: str, nodes) -> None:
 
 
 def sim(ckpt, data, arch="45nm", overrides=None, samples=None, **opts):
+    """The simulator's report; the headline pair is ``scatter`` (today's accounting, which
+    these hand counts check) unless ``dataflow`` is given."""
+    opts.setdefault("dataflow", "scatter")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # spills are listed in the report
         return simulate(ckpt, load_arch(arch, overrides), data, samples or len(data),

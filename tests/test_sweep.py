@@ -52,9 +52,11 @@ def read_csv(path):
 
 def test_small_grid_end_to_end(setup, tmp_path):
     out = tmp_path / "out"
-    res = SW.main(argv(setup, out, "--workers", "0"))
+    res = SW.main(argv(setup, out, "--workers", "0", "--dataflow", "os"))
     rows = read_csv(out / "points.csv")
     assert len(rows) == 8 and res["computed"] == 8
+    assert {(r["dataflow"], r["snn_dataflow"], r["ann_dataflow"]) for r in rows} == {
+        ("os", "os", "os")}
     assert list(rows[0]) == SW.COLUMNS
     assert [(r["timesteps"], r["pes"], r["membrane"]) for r in rows] == [
         (t, p, m) for t in ("1", "2") for p in ("4", "16") for m in ("register", "glb")]
@@ -66,7 +68,8 @@ def test_small_grid_end_to_end(setup, tmp_path):
                                           "system_noc_cycles"))
         assert parts == pytest.approx(float(r["latency_cycles"]))
         assert float(r["latency_cycles"]) >= float(r["compute_bound_cycles"]) * (1 - 1e-12)
-    # accuracy depends on T only; register membranes cost less than GLB ones
+    # accuracy depends on T only; register membranes cost less than GLB ones (output-
+    # stationary: each membrane is read and written at its home once per step)
     for t in ("1", "2"):
         assert len({r["accuracy_snn"] for r in rows if r["timesteps"] == t}) == 1
     by = {(r["timesteps"], r["pes"], r["membrane"]): float(r["snn_energy_pj"]) for r in rows}
