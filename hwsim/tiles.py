@@ -4,10 +4,11 @@ how many non-zero inputs (events) and accumulates it sees, exactly, from real ac
 A layer's output positions are numbered row-major (oy·Q + ox, Q output columns); a PE's block
 and every tile inside it are *chunks*: runs of consecutive positions ``[start, start + size)``.
 A chunk covers at most three rectangles of output positions (a partial first row, whole middle
-rows, a partial last row); an output rectangle reads one input rectangle (its receptive field,
-clipped to the map), so a chunk's input window is a union of at most three rectangles, whose
-event count follows from a summed-area table by inclusion–exclusion (exact, no double count
-of the halo). A linear layer is a 1×1 map with one position.
+rows, a partial last row); with stride <= kernel an output rectangle reads one input rectangle
+(its receptive field, clipped to the map), so a chunk's input window is a union of at most
+three rectangles, whose event count follows from a summed-area table by inclusion–exclusion
+(exact, no double count of the halo). With stride >= kernel receptive fields do not overlap and
+a window's events are its positions' fanin. A linear layer is a 1×1 map with one position.
 
 ``event_map`` [H_in, W_in]: non-zero inputs at each input position, summed over channels,
 images and timesteps. ``fanin`` [H_out, W_out]: (event, kernel tap) pairs landing on each
@@ -109,7 +110,9 @@ def _meet(a, b):
 
 
 def window_events(g: Geometry, S: np.ndarray, start, size) -> np.ndarray:
-    """Events in each chunk's input window (``S``: :func:`_integral` of the event map)."""
+    """Events in each chunk's input window (``S``: :func:`_integral` of the event map), for
+    stride <= kernel (receptive fields of neighbours touch, so a rectangle of outputs reads
+    a rectangle of inputs; :meth:`Activity.window_events` handles every stride)."""
     w = [_window(g, r) for r in chunk_rects(g, start, size)]
     a, b, c = w
     total = _box(S, *a) + _box(S, *b) + _box(S, *c)
@@ -155,8 +158,13 @@ class Activity:
         return float(self._S[-1, -1]) / self.images
 
     def window_events(self, start, size) -> np.ndarray:
-        """Per image, events in the input window of each chunk of output positions."""
-        return window_events(self.geometry, self._S, start, size) / self.images
+        """Per image, events in the input window of each chunk of output positions. With
+        stride >= kernel no two positions share an input, so a window holds exactly its
+        positions' fanin (a strided window is not a rectangle)."""
+        g = self.geometry
+        if g.stride >= g.k:
+            return self.chunk_fanin(start, size)
+        return window_events(g, self._S, start, size) / self.images
 
     def chunk_fanin(self, start, size) -> np.ndarray:
         """Per image, (event, tap) pairs landing on each chunk's positions (× channels = ACs)."""

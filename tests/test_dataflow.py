@@ -1,0 +1,338 @@
+"""The dataflow model against hand counts and brute force: exact tile windows, each loop nest's
+accesses on layers small enough to count by hand, capacities never exceeded, conservation
+between levels, and the fixes that give the ANN baseline its own dataflow (docs/hwsim.md)."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from arch_configs import load_arch
+from hwsim import dataflow as D
+from hwsim import energy as E
+from hwsim.tiles import Activity, Geometry, dense_event_map, fanin_of
+
+ARCH = load_arch("45nm")
+
+
+# ------------------------------------------------------------------------------- tile geometry
+def brute_window(g: Geometry, event_map: np.ndarray, start: int, size: int) -> float:
+    """Events in the union of the receptive fields of positions start..start+size-1."""
+    seen = np.zeros((g.H, g.W), bool)
+    for pos in range(start, start + size):
+        oy, ox = divmod(pos, g.Q)
+        for ky in range(g.k):
+            for kx in range(g.k):
+                y, x = oy * g.stride + ky - g.padding, ox * g.stride + kx - g.padding
+                if 0 <= y < g.H and 0 <= x < g.W:
+                    seen[y, x] = True
+    return float(event_map[seen].sum())
+
+
+@st.composite
+def layers(draw):
+    k = draw(st.integers(1, 5))
+    s = draw(st.integers(1, 3))
+    p = draw(st.integers(0, k - 1))
+    H = draw(st.integers(k, 12))
+    W = draw(st.integers(k, 12))
+    P, Q = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
+    return Geometry(draw(st.integers(1, 4)), draw(st.integers(1, 4)), H, W, P, Q, k, s, p)
+
+
+@settings(max_examples=60, deadline=None)
+@given(layers(), st.data())
+def test_window_events_equal_brute_force(g, data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31)))
+    m = rng.integers(0, 4, (g.H, g.W)).astype(float)
+    start = data.draw(st.integers(0, g.positions - 1))
+    size = data.draw(st.integers(1, g.positions - start))
+    act = Activity(g, m, fanin_of(g, m), 0.0)
+    got = act.window_events(np.array([start]), np.array([size]))[0]
+    assert got == brute_window(g, m, start, size)
+
+
+@settings(max_examples=30, deadline=None)
+@given(layers(), st.integers(0, 2**31))
+def test_fanin_is_the_events_each_position_receives(g, seed):
+    m = np.random.default_rng(seed).integers(0, 3, (g.H, g.W)).astype(float)
+    f = fanin_of(g, m)
+    for pos in range(g.positions):  # a one-position window holds exactly its fanin
+        assert f.reshape(-1)[pos] == brute_window(g, m, pos, 1)
+
+
+def test_the_simulators_fanin_matches_its_event_map(tiny_counts):
+    """The functional datapath's per-position fanin equals the fanin of its recorded event
+    map: the two come from different code (the Numba scatter, a numpy count)."""
+    for lc, node in tiny_counts:
+        g = D_geometry(node)
+        assert np.array_equal(fanin_of(g, lc.event_map), lc.fanin_map)
+
+
+def D_geometry(node):
+    from hwsim.compare import geometry
+    return geometry(node)
+
+
+@pytest.fixture(scope="module")
+def tiny_counts():
+    """Counts of a converted VGG6-like net on 4 random images (non-analog layers)."""
+    import torch
+
+    from hwsim.counts import Counter
+    from hwsim.functional import run_batch, store
+    from mapping.placement import map_network
+    from model.data import normalise
+    from tests.test_hwsim import MEAN, STD, converted
+    ckpt, data = converted("tiny", 4, 3)
+    x = normalise(torch.from_numpy(data.images), MEAN, STD)
+    stored = store(ckpt, 8)
+    counter = Counter(map_network(ckpt, ARCH), 3)
+    with torch.no_grad():
+        counter.add(run_batch(stored, x, 3, record_spikes=False).events, len(x))
+    nodes = {n.name: n for n in ckpt.nodes()}
+    return [(lc, nodes[name]) for name, lc in counter.layers.items() if not lc.analog]
+
+
+# ------------------------------------------------------------------------------- hand counts
+def spec(g: Geometry, side="ann", groups=None, chunks=None, event_map=None, weight_level="glb",
+         membrane_level="pe_sram", reg_bits=512, pe_bytes=8192, T=1, spikes=0.0, **kw):
+    """A LayerSpec for a hand-built layer: one PE per channel group × spatial chunk."""
+    groups = groups or (g.K,)
+    chunks = chunks or ((0,), (g.positions,))
+    dense = Activity(g, dense_event_map(g), fanin_of(g, dense_event_map(g)), float(g.outputs))
+    act = dense if event_map is None else Activity(g, event_map, fanin_of(g, event_map),
+                                                   spikes)
+    snn = side == "snn"
+    return D.LayerSpec(
+        name="L", side=side, activity=act, dense=dense, groups=tuple(groups),
+        chunk_starts=tuple(chunks[0]), chunk_sizes=tuple(chunks[1]), weight_level=weight_level,
+        stream_level="glb", membrane_level=membrane_level if snn else None,
+        free_register_bits=reg_bits, free_pe_bytes=pe_bytes, free_glb_bytes=1 << 20,
+        weight_bits=8, membrane_bits=16, mult_bits=8, input_bits=1 if snn else 8,
+        input_packet_bits=9 if snn else 8, output_bits=1 if snn else 8,
+        output_packet_bits=9 if snn else 8, state_steps=T if snn else 0, lif=snn,
+        **kw)
+
+
+def cost(side):
+    def f(acc):
+        return sum(E.price(acc, ARCH, side).values()), 0.0
+    return f
+
+
+CONV = Geometry(K=4, C=2, H=5, W=5, P=5, Q=5, k=3, stride=1, padding=1)
+DENSE_MACS = 4 * 2 * (9 * 9 + 12 * 6 + 4 * 4)  # 9 interior, 12 edge (6 taps), 4 corners (4)
+
+
+def test_dense_macs_count_only_taps_inside_the_map():
+    act = Activity(CONV, dense_event_map(CONV), fanin_of(CONV, dense_event_map(CONV)), 0.0)
+    assert act.accumulates_per_channel * CONV.K == DENSE_MACS
+
+
+@pytest.mark.parametrize("level,multicast", [("glb", True), ("pe_sram", False)])
+def test_weight_stationary_reads_each_weight_from_home_once(level, multicast):
+    """Dense WS: every weight leaves its home once per image (per PE when it lives in PE
+    SRAM; once for all spatial chunks when multicast from the GLB); every MAC reads its
+    weight from the register file; psums are read-modify-written per MAC where they live."""
+    s = spec(CONV, groups=(2, 2), chunks=((0, 13), (13, 12)), weight_level=level)
+    t = D.Tiling("ws", k=2, c=2, local="pe_sram")
+    acc = D.nest_ws(s, t)
+    chunks = 2
+    assert acc.count("W", level, "read") == CONV.weights * (1 if multicast else chunks)
+    assert acc.count("W", "register", "read") == DENSE_MACS
+    assert acc.count("V", "pe_sram", "write") == DENSE_MACS
+    assert acc.count("V", "pe_sram", "read") == DENSE_MACS + CONV.outputs  # + the final read
+    assert acc.count("O", "glb", "write") == CONV.outputs
+    assert acc.ops[("mult", 8)] == DENSE_MACS
+
+
+def test_output_stationary_writes_each_potential_once_per_step():
+    """SNN OS: each membrane is read and written at its home once per step (not per
+    accumulate), and every accumulate reads its weight from home."""
+    T = 4
+    m = np.zeros((5, 5))
+    m[2, 2], m[0, 0] = 3, 1  # 4 events over T: 3 at the centre, 1 in a corner
+    s = spec(CONV, side="snn", event_map=m, T=T, spikes=7.0)
+    acc = D.nest_os(s, D.Tiling("os", k=1, p=5))
+    acs = 4 * (3 * 9 + 1 * 4)
+    assert acc.count("V", "pe_sram", "write") == CONV.outputs * T
+    assert acc.count("V", "pe_sram", "read") == CONV.outputs * T
+    assert acc.count("W", "glb", "read") == acs  # event-driven: no multicast
+    assert acc.ops[("add", 16)] == acs + 7  # + one soft reset per spike
+    assert acc.count("O", "glb", "write") == 7
+
+
+def test_zero_skipping_macs_are_the_nonzero_inputs_times_their_fanout():
+    m = np.zeros((5, 5))
+    m[1, 1], m[4, 2] = 2, 1  # 2 non-zero inputs (of 2 channels) at (1, 1), 1 at (4, 2)
+    s = spec(CONV, event_map=m, skip_outputs=True)
+    acc = D.nest_os(s, D.Tiling("os_skip", k=4, p=5))
+    macs = 4 * (2 * 9 + 1 * 6)  # (4, 2) is on the bottom edge: 6 outputs reached
+    assert acc.ops[("mult", 8)] == macs
+    dense = D.nest_os(spec(CONV), D.Tiling("os", k=4, p=5))
+    assert dense.ops[("mult", 8)] == DENSE_MACS
+
+
+@pytest.mark.parametrize("T", [1, 3, 8])
+def test_time_batched_weight_fetches_are_tiles_times_weights_whatever_T(T):
+    m = np.ones((5, 5)) * T  # one event per position and step
+    s = spec(CONV, side="snn", event_map=m, T=T, weight_level="pe_sram", reg_bits=4096,
+             pe_bytes=1 << 16)
+    t = D.Tiling("time_batched", k=2, p=5)
+    acc = D.nest_time_batched(s, t)
+    tiles = math.ceil(CONV.positions / 5)
+    assert acc.count("W", "pe_sram", "read") == tiles * CONV.weights
+    assert acc.count("V", "pe_sram") == 0  # potentials never leave the tile
+
+
+def test_row_stationary_reads_filter_rows_once_per_row_segment():
+    s = spec(CONV, weight_level="pe_sram")
+    acc = D.nest_rs(s, D.Tiling("rs", k=4, p=5))
+    assert acc.count("W", "pe_sram", "read") == CONV.weights * 5  # 5 output rows
+    assert acc.count("V", "register", "write") == DENSE_MACS
+    assert acc.count("O", "glb", "write") == CONV.outputs  # each output written once
+
+
+# ---------------------------------------------------------------------- capacity, conservation
+@settings(max_examples=25, deadline=None)
+@given(layers(), st.sampled_from(["os", "ws", "rs", "time_batched", "os_skip"]),
+       st.integers(16, 2048), st.integers(0, 4096), st.integers(1, 4))
+def test_the_mapper_never_overfills_a_level(g, df, reg_bits, pe_bytes, groups):
+    groups = min(groups, g.K)
+    sizes = tuple(len(a) for a in np.array_split(np.arange(g.K), groups))
+    side = "snn" if df == "time_batched" else "ann"
+    s = spec(g, side=side, groups=sizes, reg_bits=reg_bits, pe_bytes=pe_bytes, T=3,
+             event_map=np.ones((g.H, g.W)) if side == "snn" else None)
+    try:
+        ch = D.best_tiling(s, df, cost(side))
+    except D.NoFit:
+        return
+    t = ch.tiling
+    kb, pb = max(sizes), g.positions
+    assert t.k <= kb and t.p <= pb
+    if df.startswith("os"):
+        assert t.k * t.p * 16 <= reg_bits
+    elif df == "ws":
+        assert t.k * t.c * g.k * g.k * 8 <= reg_bits
+        if t.local == "pe_sram":
+            assert kb * pb * 16 <= pe_bytes * 8
+    elif df == "rs":
+        assert t.k * g.k * 8 + t.k * t.p * 16 + g.k * 8 <= reg_bits
+    else:
+        local = 4 * t.k * t.p * 16
+        assert (local <= reg_bits) if t.local == "register" else (local <= pe_bytes * 8)
+    if t.stage:
+        assert s.window_positions * g.C * s.input_bits <= pe_bytes * 8
+
+
+@pytest.mark.parametrize("df", ["ws", "rs", "os", "time_batched"])
+def test_inner_levels_are_read_at_least_as_often_as_they_are_filled(df):
+    """Conservation: a level's reads of an operand are never fewer than the fills it gets from
+    the level above (a fill that is never read would be waste the mapper cannot want)."""
+    side = "snn" if df == "time_batched" else "ann"
+    m = np.full((5, 5), 2.0)
+    s = spec(CONV, side=side, event_map=m if side == "snn" else None, T=2, reg_bits=2048,
+             pe_bytes=4096, groups=(2, 2), chunks=((0, 13), (13, 12)))
+    for stage in (False, True):
+        acc = D.nest_of(df)(s, D.Tiling(df, k=2, p=4, c=1, stage=stage))
+        assert acc is not None
+        for operand in ("W", "I"):
+            for level in ("register", "pe_sram"):
+                fills = acc.count(operand, level, "write")
+                if fills:
+                    assert acc.count(operand, level, "read") >= fills
+
+
+def test_report_totals_are_the_sum_of_layers_and_parts(tiny_report):
+    for side in ("snn", "ann"):
+        for r in tiny_report["dataflows"][side].values():
+            e = r["energy_pj"]
+            assert e["total"] == pytest.approx(sum(v for k, v in e.items() if k != "total"))
+            assert e["total"] == pytest.approx(sum(lay["energy_pj"]["total"]
+                                                   for lay in r["layers"]))
+
+
+# --------------------------------------------------------------- the ANN baseline's own rules
+@pytest.fixture(scope="module")
+def tiny_report():
+    return _report()
+
+
+def _report(**over):
+    import warnings
+
+    from hwsim.simulate import SimOptions, simulate
+    from tests.test_hwsim import converted
+    ckpt, data = converted("tiny", 8, 3)
+    policy = {"first_layer": "every_step", **over.pop("policy", {})}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return simulate(ckpt, load_arch("45nm", {"policy": policy, **over}), data, 8,
+                        SimOptions(progress=False, reference=False))
+
+
+def test_ann_partial_sums_do_not_follow_the_snns_membranes():
+    """Before: the ANN's partial sums were read and written where the SNN keeps its
+    membranes, so --membrane dram sent the ANN's psums to DRAM too."""
+    near = _report(policy={"membrane_level": "register"})["dataflows"]["ann"]
+    far = _report(policy={"membrane_level": "dram"})["dataflows"]["ann"]
+    for df in ("ws", "os", "rs", "ws_skip", "os_skip", "rs_skip"):
+        assert far[df]["energy_pj"]["total"] == pytest.approx(near[df]["energy_pj"]["total"])
+        assert far[df]["energy_pj"]["dram"] == pytest.approx(near[df]["energy_pj"]["dram"])
+    assert far["scatter"]["energy_pj"]["dram"] > 10 * near["scatter"]["energy_pj"]["dram"]
+
+
+def test_dense_ann_streams_carry_no_address_bits(tiny_report):
+    """Before: every ANN packet carried ceil(log2(outputs)) address bits. Same packets,
+    so the NoC energies differ by exactly the width ratio."""
+    layers = {r["name"]: r for r in tiny_report["layers"]}
+    ann = tiny_report["dataflows"]["ann"]
+    for dense, old in zip(ann["ws"]["layers"], ann["scatter"]["layers"]):
+        outputs = layers[dense["name"]]["neurons"]
+        if not outputs or dense["energy_pj"]["noc"] == 0:
+            continue
+        ratio = 8 / E.packet_bits(outputs, 8)
+        assert dense["energy_pj"]["noc"] == pytest.approx(old["energy_pj"]["noc"] * ratio)
+
+
+def test_weights_in_dram_follow_the_dataflows_tile_reuse():
+    """One DRAM weight rule for both sides: weights are read from DRAM at every fill the loop
+    nest makes (no hidden GLB copy). ANN ws: each weight once per image; SNN time-batched:
+    once per tile, whatever T; before, the SNN fetched per step and the ANN once."""
+    s = spec(CONV, weight_level="dram")
+    acc = D.nest_ws(s, D.Tiling("ws", k=1, c=1, local="pe_sram"))
+    assert acc.count("W", "dram", "read") == CONV.weights
+    assert acc.count("W", "glb") == 0
+    for T in (2, 6):
+        snn = spec(CONV, side="snn", event_map=np.ones((5, 5)) * T, T=T, weight_level="dram",
+                   reg_bits=4096, pe_bytes=1 << 16)
+        tb = D.nest_time_batched(snn, D.Tiling("time_batched", k=4, p=25, local="pe_sram"))
+        assert tb.count("W", "dram", "read") == CONV.weights
+
+
+def test_the_first_layer_is_costed_by_the_same_rules_on_both_sides():
+    """The analog input layer: the SNN's output-stationary nest computed once does the ANN's
+    MACs, weight reads and pixel reads exactly (then adds its LIF phase)."""
+    kw = dict(weight_level="pe_sram", analog=True)
+    ann = D.nest_os(spec(CONV, **kw), D.Tiling("os", k=2, p=5))
+    snn = D.nest_os(spec(CONV, side="snn", T=4, repeat=1, stored_current=True, **kw),
+                    D.Tiling("os", k=2, p=5))
+    for operand, level in (("W", "pe_sram"), ("X", "dram")):
+        assert snn.count(operand, level) == ann.count(operand, level)
+    assert snn.ops[("mult", 8)] == ann.ops[("mult", 8)] == DENSE_MACS
+    every = D.nest_os(spec(CONV, side="snn", T=4, repeat=4, **kw), D.Tiling("os", k=2, p=5))
+    assert every.ops[("mult", 8)] == 4 * DENSE_MACS
+
+
+def test_the_verdict_is_best_against_best(tiny_report):
+    d = tiny_report["dataflows"]
+    best_snn = min(d["snn"], key=lambda k: d["snn"][k]["energy_pj"]["total"])
+    best_ann = min(d["ann"], key=lambda k: d["ann"][k]["energy_pj"]["total"])
+    assert (d["verdict"]["snn"], d["verdict"]["ann"]) == (best_snn, best_ann)
+    assert d["verdict"]["energy_ann_over_snn"] == pytest.approx(
+        d["ann"][best_ann]["energy_pj"]["total"] / d["snn"][best_snn]["energy_pj"]["total"])
+    assert tiny_report["accuracy"]["functional_match"]
+    assert set(d["pairs"]) == {f"{s}/{a}" for s in d["snn"] for a in d["ann"]}
