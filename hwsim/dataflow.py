@@ -52,10 +52,13 @@ the same stream). Loop nests, per PE block (docs/hwsim.md writes out the formula
 
 ``time_batched`` (SNN; PTB/LoAS-style)::
 
-    for tile of kt channels × pt positions (T currents + V local):
-        read the tile's weights W[kt, :, :, :] from home once into PE SRAM (all T reuse them)
-        for t in T: for event in window(tile) at t: read it; for tap, k: I_t[k, pos] += w
+    for tile of kt channels × pt positions (T currents at a local level, V in registers):
+        for c in C: read W[kt, c, :, :] from home into registers (once per tile: all T share it)
+            for event of channel c in window(tile), any step t: read it
+                for tap, k: I_t[k, pos] += w
         for t in T: LIF (V = λV + I_t, compare, reset) in registers; spikes out
+
+    (a tile reads all its weights, whether or not a channel has events in its window)
 
 ``*_skip`` ANN variants skip zero activations: they are neither fetched nor multiplied, and
 compressed streams carry a 1-bit-per-element presence mask.
@@ -63,7 +66,6 @@ compressed streams carry a 1-bit-per-element presence mask.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
@@ -202,6 +204,24 @@ class LayerSpec:
         return self.geometry.outputs
 
     @functools.cached_property
+    def _tiles(self) -> dict:
+        return {}
+
+    def tile_events(self, size: int | None, rows: bool = False) -> tuple[float, float, int]:
+        """(events, dense elements, tiles) summed over the input windows of every spatial
+        chunk's tiles of ``size`` positions (``rows``: cut at row ends; None: the chunks
+        themselves). Per image; cached (the mapper asks for each size many times)."""
+        key = (size, rows)
+        if key not in self._tiles:
+            if size is None:
+                st, sz = np.asarray(self.chunk_starts), np.asarray(self.chunk_sizes)
+            else:
+                st, sz = segments(self, size, rows)
+            self._tiles[key] = (float(self.activity.window_events(st, sz).sum()),
+                                float(self.dense.window_events(st, sz).sum()), len(st))
+        return self._tiles[key]
+
+    @functools.cached_property
     def window_positions(self) -> int:
         """Input positions in the largest spatial chunk's window (staging capacity)."""
         g = self.geometry
@@ -247,10 +267,6 @@ def segments(spec: LayerSpec, size: int, rows: bool = False) -> tuple[np.ndarray
     return np.concatenate(starts), np.concatenate(sizes)
 
 
-def _chunks(spec: LayerSpec) -> tuple[np.ndarray, np.ndarray]:
-    return np.asarray(spec.chunk_starts), np.asarray(spec.chunk_sizes)
-
-
 def _macs(spec: LayerSpec, act: Activity | None = None) -> float:
     """Multiply-accumulates (ANN, analog) or accumulates (spikes) per image, with repeats."""
     act = act or spec.activity
@@ -263,18 +279,18 @@ def _stage_fits(spec: LayerSpec, reserved_bits: float = 0.0) -> bool:
 
 
 def _inputs(spec: LayerSpec, acc: Accesses, window_reads: float, dense_reads: float,
-            kt: int, stage: bool, skip: bool) -> None:
+            kt: int, stage: bool, skip: bool, level: str | None = None) -> None:
     """Input stream reads for a loop nest that reads, per k-tile pass, ``window_reads``
     events (``dense_reads`` elements when dense) summed over every chunk's tiles. The channel
     groups share (multicast) the stream; a staged window is read once from the stream, written
     into each PE's SRAM, and the passes read that copy. A compressed stream (``skip``) carries
-    a 1-bit presence mask per element with every read."""
+    a 1-bit presence mask per element with every read. ``level``: the stream's level
+    (default ``spec.stream_level``)."""
     kmax, kall = _ktiles(spec, kt)
     rep = spec.repeat
-    level, bits = spec.stream_level, spec.input_packet_bits
+    level, bits = level or spec.stream_level, spec.input_packet_bits
     if stage:
-        block = spec.activity.window_events(*_chunks(spec)).sum()
-        block_dense = spec.dense.window_events(*_chunks(spec)).sum()
+        block, block_dense, _ = spec.tile_events(None)
         acc.read("I", level, block * rep, bits)
         acc.write("I", "pe_sram", block * rep * len(spec.groups), bits)
         acc.read("I", "pe_sram", window_reads * kall * rep, bits)
@@ -310,11 +326,13 @@ def _compute(spec: LayerSpec, acc: Accesses, macs: float) -> None:
         acc.rmw("V", "register", extra, spec.membrane_bits)
 
 
-def _outputs(spec: LayerSpec, acc: Accesses) -> None:
+def _outputs(spec: LayerSpec, acc: Accesses, level: str | None = None) -> None:
     """The output stream: SNN spikes as address-event packets, ANN activations dense (or
     non-zero values + a presence mask when the consumer skips zeros), written once to the
-    stream buffer and sent over the NoC to the consuming PEs; the SNN's LIF phase."""
+    stream buffer (``level``, default ``spec.stream_level``) and sent over the NoC to the
+    consuming PEs; the SNN's LIF phase."""
     g = spec.geometry
+    level = level or spec.stream_level
     if spec.analog:  # the input image, loaded from DRAM once per inference
         acc.read("X", "dram", g.C * g.H * g.W, spec.input_bits)
     if spec.side == "snn":
@@ -323,8 +341,7 @@ def _outputs(spec: LayerSpec, acc: Accesses) -> None:
             acc.op("leak", n * spec.state_steps, spec.membrane_bits)
             acc.op("compare", n * spec.state_steps, spec.membrane_bits)
             acc.op("add", spec.activity.output_events, spec.membrane_bits)  # soft reset
-            acc.write("O", spec.stream_level, spec.activity.output_events,
-                      spec.output_packet_bits)
+            acc.write("O", level, spec.activity.output_events, spec.output_packet_bits)
             acc.noc.append(("O", spec.activity.output_events, spec.output_packet_bits,
                             spec.destinations))
         if spec.analog:  # the (stored or recomputed) current added at every step
@@ -334,12 +351,12 @@ def _outputs(spec: LayerSpec, acc: Accesses) -> None:
         return
     if spec.skip_outputs:
         nz = spec.activity.output_events
-        acc.write("O", spec.stream_level, nz, spec.output_bits)
-        acc.write("O", spec.stream_level, g.outputs, 1)
+        acc.write("O", level, nz, spec.output_bits)
+        acc.write("O", level, g.outputs, 1)
         bits = nz * spec.output_bits + g.outputs
         acc.noc.append(("O", 1.0, int(math.ceil(bits)), spec.destinations))
     else:
-        acc.write("O", spec.stream_level, g.outputs, spec.output_bits)
+        acc.write("O", level, g.outputs, spec.output_bits)
         acc.noc.append(("O", float(g.outputs), spec.output_bits, spec.destinations))
 
 
@@ -367,9 +384,8 @@ def nest_os(spec: LayerSpec, t: Tiling) -> Accesses | None:
         return None
     skip = t.dataflow.endswith("_skip")
     acc = Accesses()
-    st, sz = segments(spec, t.p)
-    _inputs(spec, acc, spec.activity.window_events(st, sz).sum(),
-            spec.dense.window_events(st, sz).sum(), t.k, t.stage, skip)
+    events, dense, _ = spec.tile_events(t.p)
+    _inputs(spec, acc, events, dense, t.k, t.stage, skip)
     macs = _macs(spec)
     _compute(spec, acc, macs)
     lockstep = spec.side == "ann" and not skip
@@ -397,9 +413,8 @@ def nest_ws(spec: LayerSpec, t: Tiling) -> Accesses | None:
         return None
     skip = t.dataflow.endswith("_skip")
     acc = Accesses()
-    st, sz = _chunks(spec)
-    _inputs(spec, acc, spec.activity.window_events(st, sz).sum(),
-            spec.dense.window_events(st, sz).sum(), t.k, t.stage, skip)
+    events, dense, _ = spec.tile_events(None)
+    _inputs(spec, acc, events, dense, t.k, t.stage, skip)
     macs = _macs(spec)
     _compute(spec, acc, macs)
     per_pe = g.weights * len(spec.chunk_starts) * spec.repeat
@@ -424,12 +439,11 @@ def nest_rs(spec: LayerSpec, t: Tiling) -> Accesses | None:
         return None
     skip = t.dataflow.endswith("_skip")
     acc = Accesses()
-    st, sz = segments(spec, t.p, rows=True)
-    _inputs(spec, acc, spec.activity.window_events(st, sz).sum(),
-            spec.dense.window_events(st, sz).sum(), t.k, t.stage, skip)
+    events, dense, n_segments = spec.tile_events(t.p, rows=True)
+    _inputs(spec, acc, events, dense, t.k, t.stage, skip)
     macs = _macs(spec)
     _compute(spec, acc, macs)
-    per_pe = g.weights * len(st) * spec.repeat  # every group's PE loads Kb·C·k² a segment
+    per_pe = g.weights * n_segments * spec.repeat  # each group's PE: Kb·C·k² a segment
     _weights_from_home(spec, acc, per_pe, lockstep=not skip)
     acc.write("W", "register", per_pe, spec.weight_bits)
     acc.read("W", "register", macs, spec.weight_bits)
@@ -448,13 +462,11 @@ def nest_time_batched(spec: LayerSpec, t: Tiling) -> Accesses | None:
     if not _tb_fits(spec, t.k, t.p, t.stage, t.local):
         return None
     acc = Accesses()
-    batched = dataclasses.replace(spec, stream_level=spec.batched_stream_level)
-    st, sz = segments(spec, t.p)
-    _inputs(batched, acc, spec.activity.window_events(st, sz).sum(),
-            spec.dense.window_events(st, sz).sum(), t.k, t.stage, False)
+    events, dense, n_tiles = spec.tile_events(t.p)
+    _inputs(spec, acc, events, dense, t.k, t.stage, False, spec.batched_stream_level)
     macs = _macs(spec)
     _compute(spec, acc, macs)
-    per_pe = g.weights * len(st)  # every group's PE at every sub-chunk loads Kb·C·k² once
+    per_pe = g.weights * n_tiles  # every group's PE at every sub-chunk loads Kb·C·k² once
     _weights_from_home(spec, acc, per_pe, lockstep=False)
     acc.write("W", "register", per_pe, spec.weight_bits)
     acc.read("W", "register", macs, spec.weight_bits)
@@ -465,7 +477,7 @@ def nest_time_batched(spec: LayerSpec, t: Tiling) -> Accesses | None:
         n = spec.neurons * spec.state_steps
         acc.read("V", t.local, n, spec.membrane_bits)  # each step's current into the LIF
         acc.rmw("V", "register", n, spec.membrane_bits)  # V stays in registers
-    _outputs(batched, acc)
+    _outputs(spec, acc, spec.batched_stream_level)
     return acc
 
 
