@@ -80,9 +80,13 @@ def resolve(spec: str | os.PathLike, base: Path | None = None) -> Path:
 
 def _read(path: Path) -> dict:
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as e:
         raise ConfigError(f"{_display(path)}: cannot read ({e.strerror})") from e
+    except UnicodeDecodeError as e:
+        line = e.object[:e.start].count(b"\n") + 1
+        raise ConfigError(f"{_display(path)}: line {line}: byte 0x{e.object[e.start]:02x} is "
+                          f"not UTF-8; expected a UTF-8 YAML text") from None
     try:
         data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
@@ -145,4 +149,25 @@ def load_arch(spec: str | os.PathLike, overrides: dict | None = None) -> ArchCon
     if overrides:
         data = merge(data, overrides, origin, "<overrides>")
     ctx = ErrorContext(origin, _display(path))
-    return build(ArchConfig, data, "", ctx, name=path.stem, source_file=str(path))
+    arch = build(ArchConfig, data, "", ctx, name=path.stem, source_file=str(path))
+    _check_node_scale(arch, ctx)
+    return arch
+
+
+def _check_node_scale(arch: ArchConfig, ctx: ErrorContext) -> None:
+    """Every on-chip energy is the reference (45 nm) table times ``technology.node_scale``, so
+    a config that moves ``technology.node_nm`` must give the scale for its node too: a node
+    set over an inherited scale written for another node (``node_nm: 3`` over 45nm.yaml's 1.0)
+    would be printed as 3 nm and priced at 45 nm. Raise :class:`ConfigError` naming both."""
+    node_file = ctx.file_of("technology.node_nm")
+    scale_file = ctx.file_of("technology.node_scale")
+    if node_file == scale_file or scale_file == "<overrides>":
+        return
+    written_for = read_merged(resolve(scale_file), {})["technology"]["node_nm"]["value"]
+    if written_for == arch.node_nm:
+        return
+    raise ConfigError(
+        f"{node_file}: technology.node_nm: {arch.node_nm} nm, but technology.node_scale "
+        f"{arch.node_scale:g} is inherited from {scale_file}, written for {written_for} nm; "
+        f"expected technology.node_scale for {arch.node_nm} nm beside it (on-chip energies "
+        f"are the 45 nm table times node_scale)")

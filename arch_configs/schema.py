@@ -50,11 +50,24 @@ class ConfigError(ValueError):
 
 
 def meta(doc: str, unit: str = "", *, gt: float | None = None, ge: float | None = None,
-         integer: bool = False, yaml: bool = True) -> dict:
-    """Field metadata: ``doc`` and ``unit`` document a key, ``gt``/``ge`` bound a number (also
-    a :class:`Sourced` value), ``integer`` asks a Sourced value to be whole, ``yaml=False``
-    marks a field the loader fills."""
-    return {"doc": doc, "unit": unit, "gt": gt, "ge": ge, "integer": integer, "yaml": yaml}
+         le: float | None = None, integer: bool = False, yaml: bool = True) -> dict:
+    """Field metadata: ``doc`` and ``unit`` document a key, ``gt``/``ge``/``le`` bound a number
+    (also a :class:`Sourced` value), ``integer`` asks a Sourced value to be whole,
+    ``yaml=False`` marks a field the loader fills."""
+    return {"doc": doc, "unit": unit, "gt": gt, "ge": ge, "le": le, "integer": integer,
+            "yaml": yaml}
+
+
+# Sanity bounds. The simulator allocates per-PE arrays and the mapper loops over PEs: 2**20
+# (1,048,576) PEs admits every chip built (the largest, Cerebras WSE-3, has ~900,000 cores)
+# and maps in well under a second; 10**30 asked for arrays no machine holds. A number format
+# wider than 64 bits is none this simulator or its energy table (rows up to 32 bits) knows.
+MAX_PES = 2**20
+MAX_BITS = 64
+# The int datapath holds every stored weight k·2^-e (|k| <= 2^(bits-1) - 1) exactly in the
+# float32 its functional run and bit-exact check compute in (hwsim/functional.py): the
+# 24-bit significand holds |k| < 2^24, so weights up to 25 bits; quantize_pow2 needs >= 2.
+INT_WEIGHT_BITS = (2, 25)
 
 
 @dataclass(frozen=True)
@@ -208,21 +221,31 @@ class Precision:
 
     datapath: Literal["int", "fp"] = field(metadata=meta(
         "integer (fixed-point) or floating-point arithmetic"))
-    weight_bits: int = field(metadata=meta("stored weight width", "bits", gt=0))
+    weight_bits: int = field(metadata=meta(
+        f"stored weight width ({INT_WEIGHT_BITS[0]} to {INT_WEIGHT_BITS[1]} on the int "
+        "datapath: its fixed-point weights are simulated exactly in float32)", "bits", gt=0,
+        le=MAX_BITS))
     membrane_bits: int = field(metadata=meta(
-        "membrane potential (and accumulator) width", "bits", gt=0))
+        "membrane potential (and accumulator) width", "bits", gt=0, le=MAX_BITS))
     spike_bits: int = field(metadata=meta(
-        "width of one spike in buffers and on the NoC", "bits", gt=0))
+        "width of one spike in buffers and on the NoC", "bits", gt=0, le=MAX_BITS))
     activation_bits: int = field(metadata=meta(
-        "width of an ANN activation or input pixel", "bits", gt=0))
+        "width of an ANN activation or input pixel", "bits", gt=0, le=MAX_BITS))
     source: str = field(metadata=meta("why these widths"))
+
+    def problems(self) -> list[tuple[str, str, Any]]:
+        lo, hi = INT_WEIGHT_BITS
+        if self.datapath == "int" and not lo <= self.weight_bits <= hi:
+            return [("weight_bits", f"{lo} to {hi} bits on the int datapath (its fixed-point "
+                     "weights are simulated exactly in float32)", self.weight_bits)]
+        return []
 
 
 @dataclass(frozen=True)
 class PEArray:
     """The processing elements: each owns a register file and an SRAM."""
 
-    count: int = field(metadata=meta("number of PEs", "", gt=0))
+    count: int = field(metadata=meta("number of PEs", "", gt=0, le=MAX_PES))
     accumulators: int = field(metadata=meta(
         "synaptic accumulates (or MACs) per PE per cycle", "1/cycle", gt=0))
     register_bytes: int = field(metadata=meta(
@@ -451,6 +474,9 @@ def _bounds(meta) -> str:
         s.append(f"> {meta['gt']:g}")
     if meta.get("ge") is not None:
         s.append(f">= {meta['ge']:g}")
+    if meta.get("le") is not None:
+        le = meta["le"]
+        s.append(f"<= {le}" if isinstance(le, int) else f"<= {le:g}")
     return (" " + " and ".join(s)) if s else ""
 
 
@@ -487,6 +513,8 @@ def _number(value, path, meta, integer: bool, ctx: ErrorContext):
     if ok and meta.get("gt") is not None and not value > meta["gt"]:
         ok = False
     if ok and meta.get("ge") is not None and not value >= meta["ge"]:
+        ok = False
+    if ok and meta.get("le") is not None and not value <= meta["le"]:
         ok = False
     if not ok:
         ctx.fail(path, describe(int if integer else float, meta), value)

@@ -13,6 +13,7 @@ import warnings
 
 from arch_configs import ConfigError, list_configs, load_arch
 from model.checkpoint import CheckpointError, load
+from model.common import UsageError, check_output
 from model.files import write_json
 
 from .graph import graph_table, graph_to_dict, layer_graph, totals
@@ -30,9 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="PATH", help="also write the graph and placement as JSON")
     args = p.parse_args(argv)
     try:
+        if args.json:
+            check_output(args.json, "--json")
         ckpt = load(args.model)
         arch = load_arch(args.arch)
-    except (CheckpointError, ConfigError) as e:
+    except (CheckpointError, ConfigError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     g = layer_graph(ckpt)

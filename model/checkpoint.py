@@ -10,6 +10,7 @@ Keys: ``format``, ``version``, ``arch`` (name), ``arch_kwargs``, ``dataset``, ``
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import re
@@ -21,6 +22,7 @@ import torch
 from .architectures import ArchitectureError, build_architecture
 from .files import save_torch
 from .network import Network
+from .neuron import RESETS
 
 FORMAT = "diet-snn-checkpoint"
 VERSION = 1
@@ -137,15 +139,16 @@ def load(path: str | os.PathLike, stages: tuple[str, ...] = STAGES) -> Checkpoin
     missing = [k for k in Checkpoint.__dataclass_fields__ if k not in d]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks keys {missing}")
-    if d["stage"] not in stages:
+    if d["stage"] not in STAGES or d["stage"] not in stages:
         raise CheckpointError(f"{path}: stage {d['stage']!r}, expected one of {stages}")
+    _check_header(d, path)
     fields = {k: d[k] for k in Checkpoint.__dataclass_fields__}
     fields["input_shape"] = tuple(int(v) for v in d["input_shape"])
     ckpt = Checkpoint(**fields)
     try:
         nodes = build_architecture(ckpt.arch, ckpt.num_classes, ckpt.input_shape,
                                    **ckpt.arch_kwargs)
-    except (ArchitectureError, TypeError) as e:
+    except (ArchitectureError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: {e}") from e
     names = {n.name for n in nodes if n.synaptic}
     if set(ckpt.weights) != names:
@@ -153,7 +156,80 @@ def load(path: str | os.PathLike, stages: tuple[str, ...] = STAGES) -> Checkpoin
         raise CheckpointError(f"{path}: weights do not match architecture {ckpt.arch!r} "
                               f"(differing layers: {diff})")
     for n in nodes:
-        if n.synaptic and tuple(ckpt.weights[n.name].shape) != n.weight_shape:
+        w = ckpt.weights[n.name] if n.synaptic else None
+        if w is None:
+            continue
+        if not isinstance(w, torch.Tensor) or not w.is_floating_point():
+            raise CheckpointError(f"{path}: weights.{n.name} is a "
+                                  f"{getattr(w, 'dtype', type(w).__name__)}; expected a "
+                                  f"float tensor")
+        if tuple(w.shape) != n.weight_shape:
             raise CheckpointError(f"{path}: layer {n.name} weight shape "
-                                  f"{tuple(ckpt.weights[n.name].shape)} != {n.weight_shape}")
+                                  f"{tuple(w.shape)} != {n.weight_shape}")
+        bad = int((~torch.isfinite(w)).sum())
+        if bad:
+            raise CheckpointError(f"{path}: weights.{n.name} holds {bad} NaN or infinite "
+                                  f"values; expected finite numbers")
+    _check_neurons(ckpt, nodes, path)
     return ckpt
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_header(d: dict, path: Path) -> None:
+    """Types and ranges of the scalar keys, before anything is built from them."""
+    def bad(key: str, expected: str) -> CheckpointError:
+        got = repr(d[key]) if len(repr(d[key])) <= 60 else repr(d[key])[:57] + "..."
+        return CheckpointError(f"{path}: {key} is {got}; expected {expected}")
+
+    for key in ("arch", "dataset"):
+        if not isinstance(d[key], str) or not d[key]:
+            raise bad(key, "a name")
+    for key, lo in (("num_classes", 1), ("timesteps", 1)):
+        if not isinstance(d[key], int) or isinstance(d[key], bool) or d[key] < lo:
+            raise bad(key, f"a whole number >= {lo}")
+    shape = d["input_shape"]
+    if not isinstance(shape, list | tuple) or len(shape) != 3 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
+        raise bad("input_shape", "[C, H, W], three whole numbers > 0")
+    if d["reset"] not in RESETS:
+        raise bad("reset", f"one of {', '.join(RESETS)}")
+    if not _is_number(d["gamma"]) or d["gamma"] <= 0:
+        raise bad("gamma", "a finite number > 0")
+    for key in ("arch_kwargs", "leak", "threshold", "weights", "metrics", "preprocessing"):
+        if not isinstance(d[key], dict):
+            raise bad(key, "a mapping")
+    if not isinstance(d["history"], list):
+        raise bad("history", "a list")
+    for key in ("mean", "std"):
+        v = d["preprocessing"].get(key)
+        if not isinstance(v, list | tuple) or len(v) != shape[0] or not all(
+                _is_number(x) and (key == "mean" or x > 0) for x in v):
+            what = "finite numbers" if key == "mean" else "numbers > 0"
+            got = repr(v) if len(repr(v)) <= 60 else repr(v)[:57] + "..."
+            raise CheckpointError(f"{path}: preprocessing.{key} is {got}; expected "
+                                  f"{shape[0]} {what}, one per channel")
+
+
+def _check_neurons(ckpt: Checkpoint, nodes, path: Path) -> None:
+    """λ and v of every LIF layer: present (a converted or DIET-SNN checkpoint), finite,
+    v > 0 and λ in [0, 1] (the range training clamps λ to); no values for other layers."""
+    lif = [n.name for n in nodes if n.spiking]
+    for key, ok, expected in (("threshold", lambda v: v > 0, "a finite number > 0"),
+                              ("leak", lambda v: 0 <= v <= 1, "a number in [0, 1]")):
+        values = getattr(ckpt, key)
+        stray = sorted(set(values) - set(lif))
+        if stray:
+            raise CheckpointError(f"{path}: {key}.{stray[0]}: no LIF layer of that name in "
+                                  f"{ckpt.arch!r} (its LIF layers: {', '.join(lif)})")
+        for name in lif:
+            if name not in values:
+                if ckpt.stage == "ann":  # an ANN has no λ or v yet: conversion sets them
+                    continue
+                raise CheckpointError(f"{path}: {key}.{name} is missing; expected {expected} "
+                                      f"for every LIF layer")
+            v = values[name]
+            if not _is_number(v) or not ok(v):
+                raise CheckpointError(f"{path}: {key}.{name} is {v!r}; expected {expected}")

@@ -3,6 +3,7 @@ dataset description, batched ANN/SNN evaluation, and one-line CLI errors."""
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -53,7 +54,44 @@ def fail(msg: str, code: int = 2) -> None:
 
 
 def set_threads(n: int | None) -> None:
-    torch.set_num_threads(max(1, n or (os.cpu_count() or 1)))
+    """``n`` torch threads (None: all cores; ``--threads`` is checked >= 1 by the CLIs)."""
+    torch.set_num_threads(n if n is not None else (os.cpu_count() or 1))
+
+
+def check_flags(args, positive=(), non_negative=(), finite_positive=(), fractions=()) -> None:
+    """Range checks of numeric flags before any work; raise :class:`UsageError` naming the flag,
+    its value and what it must be. ``positive``/``non_negative``: whole numbers > 0 / >= 0;
+    ``finite_positive``: finite numbers > 0; ``fractions``: probabilities in [0, 1). A flag
+    that is absent or None is not checked."""
+    def flag(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    for names, ok, expected in (
+            (positive, lambda v: v >= 1, "a whole number >= 1"),
+            (non_negative, lambda v: v >= 0, "a whole number >= 0"),
+            (finite_positive, lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+            (fractions, lambda v: 0 <= v < 1, "a probability in [0, 1)")):
+        for name in names:
+            v = getattr(args, name, None)
+            if v is not None and not ok(v):
+                raise UsageError(f"{flag(name)} must be {expected}, got {v}")
+
+
+def check_output(path: str | os.PathLike, flag: str, folder: bool = False) -> None:
+    """Refuse an output path that cannot be written, before any work: a file where a folder
+    is asked for or the reverse, or a parent that is a file or not writable."""
+    p = Path(path)
+    what = "folder" if folder else "file"
+    if p.exists() and p.is_dir() != folder:
+        raise UsageError(f"{flag} {p}: is a {'file' if folder else 'folder'}; expected a "
+                         f"{what} path")
+    parent = p if folder and p.exists() else p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {p}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {p}: cannot write in {parent} (permission denied)")
 
 
 def seed_everything(seed: int) -> None:
@@ -94,16 +132,26 @@ def load_splits(data_dir: str | Path, image_size: int, num_classes: int, *,
         full = D.load_split(data_dir, "train", image_size)
         _check_classes(full, num_classes)
         if limit:
+            _check_limit("--limit", limit, len(full), "training", data_dir)
             full = full.subset(D.stratified_indices(full.labels, limit, seed))
         train, val = D.train_val_split(full, val_fraction)
-        if train_limit and train_limit < len(train):
+        if train_limit:
+            _check_limit("--train-limit", train_limit, len(train), "training", data_dir,
+                         " after the validation hold-out")
             train = train.subset(D.stratified_indices(train.labels, train_limit, seed))
     if need_test:
         test = D.load_split(data_dir, "test", image_size)
         _check_classes(test, num_classes)
         if limit:
+            _check_limit("--limit", limit, len(test), "test", data_dir)
             test = test.subset(D.stratified_indices(test.labels, limit, seed))
     return Splits(train, val, test)
+
+
+def _check_limit(flag: str, n: int, have: int, split: str, data_dir, note: str = "") -> None:
+    if n > have:
+        raise UsageError(f"{flag} {n}: {data_dir} has only {have} {split} images{note}; "
+                         f"expected at most {have}")
 
 
 def _check_classes(ds: D.Dataset, num_classes: int) -> None:

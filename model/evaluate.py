@@ -20,6 +20,9 @@ from . import data as D
 from .bundled import bundled_model_path, bundled_sample
 from .common import (
     USER_ERRORS,
+    UsageError,
+    check_flags,
+    check_output,
     evaluate,
     fail,
     load_splits,
@@ -111,6 +114,9 @@ def run(args) -> dict:
             raise D.DataError(f"the bundled sample is {ds.image_size}px, {model_path} expects "
                               f"{ckpt.input_shape[1]}px: pass --data")
         if args.limit:
+            if args.limit > len(ds):
+                raise UsageError(f"--limit {args.limit}: the bundled sample has only {len(ds)} "
+                                 f"test images; expected at most {len(ds)}")
             ds = ds.subset(D.stratified_indices(ds.labels, args.limit, args.seed))
     res = evaluate(net, ds, ckpt.preprocessing, snn=snn, timesteps=T,
                    batch_size=args.batch_size, desc="evaluate", workers=args.workers)
@@ -169,10 +175,15 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    for name in ("limit", "timesteps", "batch_size"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            fail(f"--{name.replace('_', '-')} must be positive, got {v}")
+    try:
+        check_flags(args, positive=("limit", "timesteps", "batch_size", "threads"),
+                    non_negative=("workers",))
+        if args.json:
+            check_output(args.json, "--json")
+        if args.plot:
+            check_output(args.plot, "--plot", folder=True)
+    except UsageError as e:
+        fail(str(e))
     set_threads(args.threads)
     seed_everything(args.seed)
     try:

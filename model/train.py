@@ -30,6 +30,8 @@ from .architectures import ARCHITECTURES
 from .common import (
     USER_ERRORS,
     UsageError,
+    check_flags,
+    check_output,
     dataset_info,
     evaluate,
     fail,
@@ -271,7 +273,7 @@ def _parse_scales(text: str) -> list[float]:
     except ValueError:
         raise UsageError(f"--scale must be a number or a comma-separated list, got "
                          f"{text!r}") from None
-    if not scales or any(not v > 0 for v in scales):
+    if not scales or any(not (math.isfinite(v) and v > 0) for v in scales):
         raise UsageError(f"--scale values must be positive, got {text!r}")
     return scales
 
@@ -610,19 +612,37 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _check_args(args) -> None:
+    """Every flag's range and every output path, before any work (one UsageError)."""
+    check_flags(args, positive=("limit", "train_limit", "batch_size", "eval_batch_size",
+                                "timesteps", "calib_samples", "threads", "image_size"),
+                non_negative=("epochs", "workers"),
+                finite_positive=("lr", "gamma", "time_budget", "max_spike_rate"),
+                fractions=("conv_dropout", "fc_dropout"))
+    wd = getattr(args, "weight_decay", None)
+    if wd is not None and not (math.isfinite(wd) and wd >= 0):
+        raise UsageError(f"--weight-decay must be a finite number >= 0, got {wd}")
+    pct = getattr(args, "percentile", None)
+    if pct is not None and not 0 < pct <= 100:
+        raise UsageError(f"--percentile must be in (0, 100], got {pct}")
+    if getattr(args, "time_budget", None) is not None and not args.epochs:
+        raise UsageError("--time-budget needs --epochs N, the most epochs it may fit")
+    if args.snapshot and Path(args.snapshot).resolve() == Path(args.out).resolve():
+        raise UsageError("--snapshot PATH must differ from --out: OUT is written only by a "
+                         "finished run")
+    check_output(args.out, "--out")
+    if args.snapshot:
+        check_output(args.snapshot, "--snapshot")
+    if getattr(args, "keep_epochs", False):
+        check_output(_epochs_dir(Path(args.out)), "--keep-epochs", folder=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    for name in ("epochs", "limit", "train_limit", "batch_size", "timesteps", "calib_samples"):
-        v = getattr(args, name, None)
-        if v is not None and (v < 0 or (v == 0 and name != "epochs")):
-            fail(f"--{name.replace('_', '-')} must be positive, got {v}")
-    if getattr(args, "time_budget", None) is not None:
-        if not args.time_budget > 0:
-            fail(f"--time-budget must be positive, got {args.time_budget}")
-        if not args.epochs:
-            fail("--time-budget needs --epochs N, the most epochs it may fit")
-    if args.snapshot and Path(args.snapshot).resolve() == Path(args.out).resolve():
-        fail("--snapshot PATH must differ from --out: OUT is written only by a finished run")
+    try:
+        _check_args(args)
+    except UsageError as e:
+        fail(str(e))
     set_threads(args.threads)
     seed_everything(args.seed)
     try:

@@ -222,3 +222,198 @@ def test_evaluate_plot_failure_leaves_no_partial_file(tiny_ckpts, tmp_path, caps
                      "--plot", str(plots)])
     one_error_line(capsys, "spike_rate.png", "No space left on device", progress=True)
     assert os.listdir(plots) == []
+
+
+# ------------------------------------------------------------------ 3. validation at the entries
+def mutated(src, tmp_path, change, name="bad.pt"):
+    """A copy of checkpoint ``src`` with ``change(d)`` applied to its dict."""
+    d = torch.load(src, weights_only=True)
+    change(d)
+    torch.save(d, tmp_path / name)
+    return tmp_path / name
+
+
+def _set(key, value):
+    def change(d):
+        *outer, last = key.split(".")
+        for k in outer:
+            d = d[k]
+        d[last] = value
+    return change
+
+
+def _weight(value):
+    def change(d):
+        d["weights"]["conv1"][0, 0, 0, 0] = value
+    return change
+
+
+BAD_CHECKPOINTS = [
+    ("nan weight", _weight(float("nan")), "weights.conv1 holds 1 NaN or infinite"),
+    ("inf weight", _weight(float("inf")), "weights.conv1 holds 1 NaN or infinite"),
+    ("zero threshold", _set("threshold.conv1", 0.0), "threshold.conv1 is 0.0; expected a "
+                                                     "finite number > 0"),
+    ("negative threshold", _set("threshold.conv2", -1.0), "threshold.conv2 is -1.0"),
+    ("nan threshold", _set("threshold.conv1", float("nan")), "threshold.conv1 is nan"),
+    ("missing threshold", lambda d: d["threshold"].pop("conv2"),
+     "threshold.conv2 is missing"),
+    ("leak 5", _set("leak.conv1", 5.0), "leak.conv1 is 5.0; expected a number in [0, 1]"),
+    ("negative leak", _set("leak.conv1", -0.5), "leak.conv1 is -0.5"),
+    ("T = 0", _set("timesteps", 0), "timesteps is 0; expected a whole number >= 1"),
+    ("unknown reset", _set("reset", "hard"), "reset is 'hard'; expected one of paper, leaked"),
+    ("zero std", _set("preprocessing.std", [0.25, 0.0, 0.25]), "preprocessing.std"),
+    ("nan gamma", _set("gamma", float("nan")), "gamma is nan"),
+    ("stray layer", _set("threshold.conv9", 1.0), "threshold.conv9: no LIF layer"),
+    ("bad shape", _set("input_shape", [3, "x", 32]), "input_shape is"),
+]
+
+
+@pytest.mark.parametrize("change,message", [c[1:] for c in BAD_CHECKPOINTS],
+                         ids=[c[0] for c in BAD_CHECKPOINTS])
+def test_bad_checkpoint_values_are_refused_naming_file_and_key(tiny_ckpts, tmp_path, change,
+                                                               message):
+    path = mutated(tiny_ckpts["converted"], tmp_path, change)
+    with pytest.raises(C.CheckpointError) as e:
+        C.load(path)
+    assert str(e.value).startswith(f"{path}: ") and message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_an_ann_needs_no_leak_or_threshold(tiny_ckpts, tmp_path):
+    path = mutated(tiny_ckpts["ann"], tmp_path, lambda d: (d["leak"].clear(),
+                                                           d["threshold"].clear()))
+    assert C.load(path).stage == "ann"
+
+
+@pytest.mark.parametrize("batch,message", [
+    ({"labels": [0]}, "no 'data' key"),
+    ({"data": "pixels", "labels": [0]}, "'data' is a str"),
+    ({"data": np.zeros((2, 10), np.uint8), "labels": [0, 1]}, "shape (2, 10)"),
+    ({"data": np.full((2, 3072), 300, np.int64), "labels": [0, 1]}, "run from 300 to 300"),
+    ({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 10]}, "'labels' holds 10; "
+                                                                  "expected class numbers 0..9"),
+    ({"data": np.zeros((2, 3072), np.uint8), "labels": [-1, 0]}, "'labels' holds -1"),
+    ({"data": np.zeros((2, 3072), np.uint8), "labels": [0.0, float("nan")]},
+     "whole class numbers"),
+    ({"data": np.zeros((2, 3072), np.uint8), "labels": [0]}, "2 images but 1 'labels'"),
+    ({"data": np.zeros((2, 3072), np.uint8)}, "no 'labels' key"),
+    ([1, 2, 3], "a list, expected a dict"),
+])
+def test_bad_cifar_batches_are_one_clear_error(tmp_path, batch, message):
+    write_cifar10_test(tmp_path, batch)
+    with pytest.raises(D.DataError) as e:
+        D.load_split(tmp_path, "test")
+    assert "test_batch" in str(e.value) and message in str(e.value), str(e.value)
+
+
+def test_npz_labels_out_of_range_are_refused(tmp_path):
+    images, _ = make_images(4)
+    np.savez(tmp_path / "test.npz", images=images, labels=np.array([0, 1, np.nan, 2]))
+    with pytest.raises(D.DataError, match="'labels' must be whole class numbers"):
+        D.load_split(tmp_path, "test")
+    np.savez(tmp_path / "test.npz", images=images, labels=np.array([0, -1, 1, 2]))
+    with pytest.raises(D.DataError, match="'labels' holds -1"):
+        D.load_split(tmp_path, "test")
+
+
+def write_yaml(tmp_path, text: bytes | str, name="chip.yaml"):
+    p = tmp_path / name
+    p.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return p
+
+
+@pytest.mark.parametrize("text,message", [
+    ("inherits: 45nm.yaml\nprecision: {weight_bits: 1000}\n",
+     "chip.yaml: precision.weight_bits: expected an integer > 0 and <= 64, got 1000"),
+    ("inherits: 45nm.yaml\nprecision: {weight_bits: 26}\n",
+     "chip.yaml: precision.weight_bits: expected 2 to 25 bits on the int datapath"),
+    ("inherits: 45nm.yaml\nprecision: {weight_bits: 1}\n", "precision.weight_bits"),
+    ("inherits: 45nm.yaml\nprecision: {membrane_bits: 128}\n", "precision.membrane_bits"),
+    ("inherits: 45nm.yaml\npe_array: {count: 1000000000000000000000000000000}\n",
+     "chip.yaml: pe_array.count: expected an integer > 0 and <= 1048576, got 1000"),
+    (b"inherits: 45nm.yaml\ndescription: caf\xe9\n",
+     "chip.yaml: line 2: byte 0xe9 is not UTF-8"),
+    ("inherits: 45nm.yaml\ntechnology: {node_nm: {value: 3, source: x}}\n",
+     "chip.yaml: technology.node_nm: 3 nm, but technology.node_scale 1 is inherited from"),
+])
+def test_bad_arch_configs_are_one_clear_error(tmp_path, text, message):
+    from arch_configs import ConfigError, load_arch
+
+    path = write_yaml(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        load_arch(str(path))
+    assert message in str(e.value) and "\n" not in str(e.value), str(e.value)
+
+
+def test_arch_config_rules_admit_what_they_should(tmp_path):
+    from arch_configs import list_configs, load_arch
+
+    for name in list_configs():  # the packaged ones, the fp32 one with 32-bit weights included
+        load_arch(name)
+    assert load_arch("45nm", {"pe_array": {"count": 2**20}}).pes == 2**20
+    assert load_arch("45nm", {"precision": {"weight_bits": 25}}).precision.weight_bits == 25
+    # a new node with its own scale; the same node again over an inherited scale
+    own = write_yaml(tmp_path, "inherits: 45nm.yaml\ntechnology: {node_nm: {value: 3, "
+                               "source: x}, node_scale: {value: 0.05, source: y}}\n", "own.yaml")
+    assert load_arch(str(own)).node_scale == 0.05
+    same = write_yaml(tmp_path, "inherits: 7nm.yaml\ntechnology: {node_nm: {value: 7, "
+                                "source: x}}\n", "same.yaml")
+    assert load_arch(str(same)).node_scale == load_arch("7nm").node_scale
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--lr", "-1"], "--lr must be a finite number > 0, got -1.0"),
+    (["--lr", "nan"], "--lr must be a finite number > 0, got nan"),
+    (["--conv-dropout", "1.5"], "--conv-dropout must be a probability in [0, 1), got 1.5"),
+    (["--fc-dropout", "1"], "--fc-dropout must be a probability in [0, 1), got 1.0"),
+    (["--threads", "-2"], "--threads must be a whole number >= 1, got -2"),
+    (["--threads", "0"], "--threads must be a whole number >= 1, got 0"),
+    (["--limit", "5000"], "--limit 5000: "),
+    (["--train-limit", "5000"], "--train-limit 5000: "),
+    (["--weight-decay", "-1"], "--weight-decay must be a finite number >= 0"),
+])
+def test_bad_training_flags_fail_before_any_work(npz_dir, tmp_path, capsys, argv, message):
+    out = tmp_path / "a.pt"
+    exits_2(TR.main, ["ann", "--arch", "tiny", "--data", str(npz_dir), "--epochs", "1",
+                      "--out", str(out), *argv])
+    one_error_line(capsys, message)
+    assert not out.exists() and not (tmp_path / "a.pt.resume.pt").exists()
+
+
+def test_training_output_paths_are_checked_before_the_first_epoch(npz_dir, tmp_path, capsys,
+                                                                  monkeypatch):
+    monkeypatch.setattr(TR, "_fit", lambda *a, **k: pytest.fail("training started"))
+    (tmp_path / "file").write_text("")
+    for out, message in ((tmp_path, "is a folder; expected a file path"),
+                         (tmp_path / "file" / "a.pt", "is a file, not a folder")):
+        exits_2(TR.main, ["ann", "--arch", "tiny", "--data", str(npz_dir), "--epochs", "1",
+                          "--out", str(out)])
+        one_error_line(capsys, f"--out {out}", message)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--percentile", "150"], "--percentile must be in (0, 100], got 150.0"),
+    (["--percentile", "0"], "--percentile must be in (0, 100], got 0.0"),
+    (["--scale", "inf"], "--scale values must be positive"),
+])
+def test_bad_conversion_flags(tiny_ckpts, npz_dir, tmp_path, capsys, argv, message):
+    exits_2(TR.main, ["convert", "--ann", str(tiny_ckpts["ann"]), "--data", str(npz_dir),
+                      "--out", str(tmp_path / "c.pt"), *argv])
+    one_error_line(capsys, message)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--limit", "5000"], "--limit 5000: the bundled sample has only 1000 test images"),
+    (["--threads", "0"], "--threads must be a whole number >= 1, got 0"),
+    (["--workers", "-1"], "--workers must be a whole number >= 0, got -1"),
+])
+def test_bad_evaluation_flags(capsys, argv, message):
+    exits_2(E.main, argv)
+    one_error_line(capsys, message)
+
+
+def test_evaluate_limit_beyond_the_data_is_refused(tiny_ckpts, npz_dir, capsys):
+    exits_2(E.main, ["--model", str(tiny_ckpts["converted"]), "--data", str(npz_dir),
+                     "--limit", "5000", "--threads", "1"])
+    one_error_line(capsys, f"--limit 5000: {npz_dir} has only 100 test images; expected at "
+                           "most 100")

@@ -74,7 +74,7 @@ def compact_ckpt(tmp_path):
             net.neuron(n.name).leak.fill_(0.5 + 0.1 * i)
             net.neuron(n.name).threshold.fill_(1.0 + i)
     ckpt = Checkpoint(arch="compact", dataset="cifar10", num_classes=10, input_shape=CIFAR,
-                      preprocessing={}, stage="snn")
+                      preprocessing={"mean": [0.5] * 3, "std": [0.25] * 3}, stage="snn")
     ckpt.update_from(net)
     path = tmp_path / "compact.pt"
     save(ckpt, path)

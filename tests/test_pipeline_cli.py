@@ -232,7 +232,7 @@ def test_time_budget_fits_the_epochs(npz_dir, tmp_path):
 
 @pytest.mark.parametrize("argv,match", [
     (["--time-budget", "60"], "needs --epochs"),
-    (["--epochs", "1", "--time-budget", "-5"], "must be positive"),
+    (["--epochs", "1", "--time-budget", "-5"], "--time-budget must be a finite number > 0"),
     (["--epochs", "1", "--device", "nonsense"], "--device 'nonsense'"),
 ])
 def test_bad_training_options_one_line(npz_dir, tmp_path, argv, match):
