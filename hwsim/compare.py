@@ -220,11 +220,10 @@ def _layer_cost(ctx: Context, lc: LayerCounts, side: str, dataflow: str, objecti
         skip = dataflow.endswith("_skip")
         spec = ann_spec(ctx, lc, skip, mapping)
         lm = mapping.layer(lc.name)
-        dense_macs = spec.dense.accumulates_per_channel
-        frac = spec.activity.accumulates_per_channel / dense_macs if dense_macs else 1.0
+        macs = spec.activity.accumulates_per_channel * spec.geometry.K  # skipped or dense
 
         def cycles(acc):
-            return E.ann_cycles(arch, lc, lm, E.traffic(acc), frac)
+            return E.ann_cycles(arch, lc, lm, E.traffic(acc), macs)
 
     def cost(acc):
         return sum(E.price(acc, arch, side).values()), cycles(acc)

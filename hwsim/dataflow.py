@@ -142,8 +142,8 @@ class Tiling:
         if df == "scatter":
             return "scatter"
         s = f"{df} k{self.k}"
-        s += {"ws": f" c{self.c}", "rs": f" q{self.p}"}.get(df.removesuffix("_skip"),
-                                                             f" p{self.p}")
+        s += {"ws": f" c{self.c} p{self.p}", "rs": f" q{self.p}"}.get(
+            df.removesuffix("_skip"), f" p{self.p}")
         if df.removesuffix("_skip") == "ws" or df == "time_batched":
             s += f" @{self.local}"
         return s + (" staged" if self.stage else "")
@@ -285,33 +285,60 @@ def _inputs(spec: LayerSpec, acc: Accesses, window_reads: float, dense_reads: fl
     groups share (multicast) the stream; a staged window is read once from the stream, written
     into each PE's SRAM, and the passes read that copy. A compressed stream (``skip``) carries
     a 1-bit presence mask per element with every read. ``level``: the stream's level
-    (default ``spec.stream_level``)."""
+    (default ``spec.stream_level``). What leaves a shared level crosses the NoC to the PEs
+    that take it (every channel group)."""
     kmax, kall = _ktiles(spec, kt)
     rep = spec.repeat
     level, bits = level or spec.stream_level, spec.input_packet_bits
+    groups = len(spec.groups)
     if stage:
         block, block_dense, _ = spec.tile_events(None)
-        acc.read("I", level, block * rep, bits)
-        acc.write("I", "pe_sram", block * rep * len(spec.groups), bits)
-        acc.read("I", "pe_sram", window_reads * kall * rep, bits)
-        if skip:
-            acc.read("I", level, block_dense * rep, 1)
-            acc.write("I", "pe_sram", block_dense * rep * len(spec.groups), 1)
-            acc.read("I", "pe_sram", dense_reads * kall * rep, 1)
+        shared = [(block * rep, bits)] + ([(block_dense * rep, 1)] if skip else [])
+        local = [(window_reads * kall * rep, bits)] + (
+            [(dense_reads * kall * rep, 1)] if skip else [])
+        for (n, b), (m, _) in zip(shared, local):
+            acc.read("I", level, n, b)
+            acc.write("I", "pe_sram", n * groups, b)
+            acc.read("I", "pe_sram", m, b)
+            acc.noc.append(("I", n, b, groups))
     else:
-        acc.read("I", level, window_reads * kmax * rep, bits)
-        if skip:
-            acc.read("I", level, dense_reads * kmax * rep, 1)
+        for n, b in [(window_reads * kmax * rep, bits)] + (
+                [(dense_reads * kmax * rep, 1)] if skip else []):
+            acc.read("I", level, n, b)
+            acc.noc.append(("I", n, b, groups))
 
 
 def _weights_from_home(spec: LayerSpec, acc: Accesses, per_pe_reads: float,
-                       lockstep: bool) -> None:
+                       lockstep: bool, passes: int = 1) -> None:
     """Weight reads at the weights' home: ``per_pe_reads`` summed over all PEs; dense lockstep
-    loops multicast a shared level's read to every spatial chunk."""
-    n = per_pe_reads
-    if lockstep and spec.weight_level in SHARED:
-        n = per_pe_reads / len(spec.chunk_starts)
-    acc.read("W", spec.weight_level, n, spec.weight_bits)
+    loops multicast a shared level's read to every spatial chunk. Reads from a shared level
+    cross the NoC to the PEs that take them.
+
+    Weights living in DRAM whose layer fits the free GLB are staged there: read from DRAM and
+    written to the GLB once per ``passes`` (the passes the loop nest makes over the whole
+    layer: 1 per image for the ANN and a time-batched SNN, T for an SNN that runs step by
+    step with other layers in between), and the loop nest's reads go to the GLB copy; a layer
+    too large for the GLB is read from DRAM at every fill."""
+    level = spec.weight_level
+    layer_bytes = spec.geometry.weights * spec.weight_bits / 8
+    if level == "dram" and layer_bytes <= spec.free_glb_bytes:
+        n = spec.geometry.weights * passes
+        acc.read("W", "dram", n, spec.weight_bits)
+        acc.write("W", "glb", n, spec.weight_bits)
+        level = "glb"
+    n, dests = per_pe_reads, 1
+    if lockstep and level in SHARED:
+        n, dests = per_pe_reads / len(spec.chunk_starts), len(spec.chunk_starts)
+    acc.read("W", level, n, spec.weight_bits)
+    if level in SHARED:
+        acc.noc.append(("W", n, spec.weight_bits, dests))
+
+
+def _operand_reads(spec: LayerSpec, acc: Accesses, macs: float) -> None:
+    """A multi-bit input (ANN activation, analog pixel) is read from the register file by
+    every MAC that uses it; a spike is control (it selects weights and targets) and is not."""
+    if spec.side == "ann" or spec.analog:
+        acc.read("I", "register", macs, spec.input_bits)
 
 
 def _compute(spec: LayerSpec, acc: Accesses, macs: float) -> None:
@@ -388,8 +415,10 @@ def nest_os(spec: LayerSpec, t: Tiling) -> Accesses | None:
     _inputs(spec, acc, events, dense, t.k, t.stage, skip)
     macs = _macs(spec)
     _compute(spec, acc, macs)
+    _operand_reads(spec, acc, macs)
     lockstep = spec.side == "ann" and not skip
-    _weights_from_home(spec, acc, macs, lockstep)
+    passes = spec.repeat if spec.analog or spec.side == "ann" else max(1, spec.state_steps)
+    _weights_from_home(spec, acc, macs, lockstep, passes)
     acc.rmw("V", "register", macs, spec.membrane_bits)  # the tile's partial sums
     _state(spec, acc)
     _outputs(spec, acc)
@@ -397,12 +426,13 @@ def nest_os(spec: LayerSpec, t: Tiling) -> Accesses | None:
 
 
 def nest_ws(spec: LayerSpec, t: Tiling) -> Accesses | None:
-    """Weight-stationary: kt×ct weights (all taps) in registers, read once from home; every
-    input of those channels in the block's window streams past; partial sums read-modify-
-    written at ``t.local`` per MAC (module docstring)."""
+    """Weight-stationary: for each tile of ``p`` positions of the block (its Kb×p partial sums
+    at ``t.local``), kt×ct weights (all taps) in registers, read from home once per tile;
+    every input of those channels in the tile's window streams past; partial sums read-modify-
+    written per MAC (module docstring)."""
     g = spec.geometry
     wbits = t.k * t.c * g.k * g.k * spec.weight_bits
-    out_bits = max(spec.groups) * max(spec.chunk_sizes) * spec.membrane_bits
+    out_bits = max(spec.groups) * min(t.p, max(spec.chunk_sizes)) * spec.membrane_bits
     room = {"register": spec.free_register_bits - wbits,
             "pe_sram": spec.free_pe_bytes * 8 - (spec.window_positions * g.C
                                                  * spec.input_bits if t.stage else 0),
@@ -413,16 +443,19 @@ def nest_ws(spec: LayerSpec, t: Tiling) -> Accesses | None:
         return None
     skip = t.dataflow.endswith("_skip")
     acc = Accesses()
-    events, dense, _ = spec.tile_events(None)
+    events, dense, n_tiles = spec.tile_events(t.p)
     _inputs(spec, acc, events, dense, t.k, t.stage, skip)
     macs = _macs(spec)
     _compute(spec, acc, macs)
-    per_pe = g.weights * len(spec.chunk_starts) * spec.repeat
-    _weights_from_home(spec, acc, per_pe, lockstep=not skip)
+    _operand_reads(spec, acc, macs)
+    per_pe = g.weights * n_tiles * spec.repeat  # each group's PE: Kb·C·k² per tile
+    _weights_from_home(spec, acc, per_pe, not skip, spec.repeat)
     acc.write("W", "register", per_pe, spec.weight_bits)
     acc.read("W", "register", macs, spec.weight_bits)
     acc.rmw("V", t.local, macs, spec.membrane_bits)
     acc.read("V", t.local, g.outputs * spec.repeat, spec.membrane_bits)  # finished sums
+    if t.local in SHARED:
+        acc.noc.append(("V", 2 * macs + g.outputs * spec.repeat, spec.membrane_bits, 1))
     _outputs(spec, acc)
     return acc
 
@@ -443,8 +476,9 @@ def nest_rs(spec: LayerSpec, t: Tiling) -> Accesses | None:
     _inputs(spec, acc, events, dense, t.k, t.stage, skip)
     macs = _macs(spec)
     _compute(spec, acc, macs)
+    _operand_reads(spec, acc, macs)
     per_pe = g.weights * n_segments * spec.repeat  # each group's PE: Kb·C·k² a segment
-    _weights_from_home(spec, acc, per_pe, lockstep=not skip)
+    _weights_from_home(spec, acc, per_pe, not skip, spec.repeat)
     acc.write("W", "register", per_pe, spec.weight_bits)
     acc.read("W", "register", macs, spec.weight_bits)
     acc.rmw("V", "register", macs, spec.membrane_bits)
@@ -466,8 +500,9 @@ def nest_time_batched(spec: LayerSpec, t: Tiling) -> Accesses | None:
     _inputs(spec, acc, events, dense, t.k, t.stage, False, spec.batched_stream_level)
     macs = _macs(spec)
     _compute(spec, acc, macs)
+    _operand_reads(spec, acc, macs)
     per_pe = g.weights * n_tiles  # every group's PE at every sub-chunk loads Kb·C·k² once
-    _weights_from_home(spec, acc, per_pe, lockstep=False)
+    _weights_from_home(spec, acc, per_pe, lockstep=False, passes=1)
     acc.write("W", "register", per_pe, spec.weight_bits)
     acc.read("W", "register", macs, spec.weight_bits)
     acc.rmw("V", t.local, macs, spec.membrane_bits)  # the T currents
@@ -517,9 +552,17 @@ def candidates(spec: LayerSpec, dataflow: str) -> list[Tiling]:
         ps = pow2_upto(max(spec.chunk_sizes))
         return [Tiling(dataflow, k, p, 1, s) for k in ks for p in ps for s in stages]
     if base == "ws":
-        cs = pow2_upto(g.C)
-        return [Tiling(dataflow, k, 1, c, s, lv) for k in ks for c in cs for s in stages
-                for lv in ("register", "pe_sram", "glb")]
+        # ct only bounds the register tile (inputs are read once per k-tile whatever ct
+        # is): the largest that fits
+        out = []
+        for k in ks:
+            cs = [c for c in pow2_upto(g.C)
+                  if k * c * g.k * g.k * spec.weight_bits <= spec.free_register_bits]
+            if cs:
+                out += [Tiling(dataflow, k, p, cs[-1], s, lv)
+                        for p in pow2_upto(max(spec.chunk_sizes)) for s in stages
+                        for lv in ("register", "pe_sram", "glb")]
+        return out
     if base == "rs":
         qs = pow2_upto(min(g.Q, max(spec.chunk_sizes)))
         return [Tiling(dataflow, k, q, 1, s) for k in ks for q in qs for s in stages]

@@ -153,10 +153,12 @@ def snn_cycles(arch: ArchConfig, lc: LayerCounts, t: Traffic) -> float:
 
 
 def ann_cycles(arch: ArchConfig, lc: LayerCounts, lm: LayerMapping, t: Traffic,
-               work_fraction: float = 1.0) -> float:
-    """Cycles of one ANN layer: the busiest PE's MACs (× ``work_fraction``, the share left
-    when zeros are skipped) / accumulators, or the memory time if longer, plus the NoC."""
-    busiest = max(lm.neurons_per_pe) * lc.ann_macs / lm.outputs * work_fraction
+               macs: float | None = None) -> float:
+    """Cycles of one ANN layer: the busiest PE's MACs (``macs`` in the layer, default its
+    ``ann_macs``, spread evenly over its outputs) / accumulators, or the memory time if
+    longer, plus the NoC."""
+    macs = lc.ann_macs if macs is None else macs
+    busiest = max(lm.neurons_per_pe) * macs / lm.outputs
     compute = math.ceil(busiest / arch.pe_array.accumulators)
     memory = float(_memory_cycles(arch, t, 1)[0])
     noc = arch.noc.hop_latency_cycles.value * mesh_hops(arch.pes)

@@ -325,12 +325,18 @@ class MatchReport:
 
 
 @torch.no_grad()
-def compare_with_model(stored: StoredModel, x: torch.Tensor, T: int,
-                       sim: BatchResult) -> MatchReport:
-    """Run the PyTorch SNN on the stored weights and compare spikes and predictions."""
+def model_outputs(stored: StoredModel, x: torch.Tensor, T: int):
+    """The PyTorch SNN on the stored weights, every spike recorded (the check's reference)."""
     if stored.net is None:
         raise ValueError("this stored model has no PyTorch network to compare with")
-    out = stored.net.snn(x.to(stored.dtype), T, record_spikes=True)
+    return stored.net.snn(x.to(stored.dtype), T, record_spikes=True)
+
+
+def compare_with_model(stored: StoredModel, x: torch.Tensor, T: int,
+                       sim: BatchResult, out=None) -> MatchReport:
+    """Compare the simulator's spikes and predictions with the PyTorch SNN on the stored
+    weights (``out``: its :func:`model_outputs`, run here when not given)."""
+    out = model_outputs(stored, x, T) if out is None else out
     rep = MatchReport()
     for name, s_sim in sim.spikes.items():
         s_ref = out.spikes[name].cpu().numpy()  # [T, B, C, H, W] against [T, B, H, W, C]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +35,7 @@ from .functional import (
     MatchReport,
     ann_activity,
     compare_with_model,
+    model_outputs,
     reference_model,
     run_batch,
     store,
@@ -138,28 +140,46 @@ def functional_pass(ckpt: Checkpoint, stored, data: Dataset, T: int, *, max_batc
     bar = tqdm(total=len(data), desc="simulating", unit="img", disable=not progress)
     seen = 0
     size = batch_size(stored.nodes, T, max_batch, stored.dtype.itemsize)
-    for x, y in batches(data, size, mean, std):
-        with torch.no_grad():
-            res = run_batch(stored, x, T, record_spikes=check)
+    ann = on_ann is not None and stored.net is not None
+
+    @torch.no_grad()
+    def torch_side(x):
+        """The PyTorch runs (the check's SNN, the ANN): on a second thread, overlapping the
+        event datapath (its Numba kernels release the GIL)."""
+        return (model_outputs(stored, x, T) if check else None,
+                ann_activity(stored, x) if ann else None)
+
+    pool = ThreadPoolExecutor(max_workers=1) if check or ann else None
+    try:
+        for x, y in batches(data, size, mean, std):
+            side = pool.submit(torch_side, x) if pool else None
+            with torch.no_grad():
+                res = run_batch(stored, x, T, record_spikes=check)
+                ref_logits = None
+                if reference:
+                    ref_logits = (res.logits if ref_model is None else
+                                  run_batch(ref_model, x, T, record_spikes=False).logits)
+            model_out, act = side.result() if side else (None, None)
             if check:
-                out.match.add(compare_with_model(stored, x, T, res))
+                out.match.add(compare_with_model(stored, x, T, res, model_out))
                 res.spikes.clear()
-        on_events(res.events, len(y))
-        labels = y.numpy()
-        out.correct += int((res.logits.argmax(1) == labels).sum())
-        if on_ann is not None and stored.net is not None:
-            act = ann_activity(stored, x)
-            on_ann(act, len(y))
-            out.ann_correct = (out.ann_correct or 0) + int((act.logits.argmax(1)
-                                                            == labels).sum())
-        if reference:
-            ref_logits = (res.logits if ref_model is None else
-                          run_batch(ref_model, x, T, record_spikes=False).logits)
-            out.reference_correct += int((ref_logits.argmax(1) == labels).sum())
-        seen += len(y)
-        bar.update(len(y))
-        bar.set_postfix(acc=f"{out.correct / seen:.3f}")
-    bar.close()
+                del model_out
+            on_events(res.events, len(y))
+            labels = y.numpy()
+            out.correct += int((res.logits.argmax(1) == labels).sum())
+            if act is not None:
+                on_ann(act, len(y))
+                out.ann_correct = (out.ann_correct or 0) + int((act.logits.argmax(1)
+                                                                == labels).sum())
+            if reference:
+                out.reference_correct += int((ref_logits.argmax(1) == labels).sum())
+            seen += len(y)
+            bar.update(len(y))
+            bar.set_postfix(acc=f"{out.correct / seen:.3f}")
+    finally:
+        if pool:
+            pool.shutdown(wait=False, cancel_futures=True)
+        bar.close()
     return out
 
 
