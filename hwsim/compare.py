@@ -133,7 +133,7 @@ def snn_spec(ctx: Context, lc: LayerCounts, mapping: Mapping) -> D.LayerSpec:
         membrane_bits=p.membrane_bits, mult_bits=max(p.weight_bits, p.activation_bits),
         input_bits=payload, input_packet_bits=in_packet, output_bits=p.spike_bits,
         output_packet_bits=E.packet_bits(lc.neurons, p.spike_bits),
-        destinations=E.destinations(mapping, ctx.consumers, lc.name), repeat=repeat,
+        repeat=repeat,
         state_steps=ctx.T, lif=lc.neuron == "lif", analog=lc.analog,
         stored_current=lc.analog and repeat < ctx.T,
         batched_stream_level="glb" if mapping.buffer_level == "glb"
@@ -165,7 +165,6 @@ def ann_spec(ctx: Context, lc: LayerCounts, skip: bool, mapping: Mapping) -> D.L
         mult_bits=max(p.weight_bits, p.activation_bits), input_bits=p.activation_bits,
         input_packet_bits=p.activation_bits, output_bits=p.activation_bits,
         output_packet_bits=p.activation_bits,
-        destinations=E.destinations(mapping, ctx.consumers, lc.name),
         analog=lc.analog, skip_outputs=skip)
 
 

@@ -186,7 +186,6 @@ class LayerSpec:
     input_packet_bits: int
     output_bits: int
     output_packet_bits: int
-    destinations: int = 1
     repeat: int = 1
     state_steps: int = 0
     lif: bool = False
@@ -355,9 +354,9 @@ def _compute(spec: LayerSpec, acc: Accesses, macs: float) -> None:
 
 def _outputs(spec: LayerSpec, acc: Accesses, level: str | None = None) -> None:
     """The output stream: SNN spikes as address-event packets, ANN activations dense (or
-    non-zero values + a presence mask when the consumer skips zeros), written once to the
-    stream buffer (``level``, default ``spec.stream_level``) and sent over the NoC to the
-    consuming PEs; the SNN's LIF phase."""
+    non-zero values + a presence mask when the consumer skips zeros), sent over the NoC to the
+    stream buffer (``level``, default ``spec.stream_level``) and written there once (the
+    consumer's loop nest reads it back and multicasts it to its PEs); the SNN's LIF phase."""
     g = spec.geometry
     level = level or spec.stream_level
     if spec.analog:  # the input image, loaded from DRAM once per inference
@@ -370,7 +369,7 @@ def _outputs(spec: LayerSpec, acc: Accesses, level: str | None = None) -> None:
             acc.op("add", spec.activity.output_events, spec.membrane_bits)  # soft reset
             acc.write("O", level, spec.activity.output_events, spec.output_packet_bits)
             acc.noc.append(("O", spec.activity.output_events, spec.output_packet_bits,
-                            spec.destinations))
+                            1))
         if spec.analog:  # the (stored or recomputed) current added at every step
             acc.op("add", n * spec.state_steps, spec.membrane_bits)
         return
@@ -381,10 +380,10 @@ def _outputs(spec: LayerSpec, acc: Accesses, level: str | None = None) -> None:
         acc.write("O", level, nz, spec.output_bits)
         acc.write("O", level, g.outputs, 1)
         bits = nz * spec.output_bits + g.outputs
-        acc.noc.append(("O", 1.0, int(math.ceil(bits)), spec.destinations))
+        acc.noc.append(("O", 1.0, int(math.ceil(bits)), 1))
     else:
         acc.write("O", level, g.outputs, spec.output_bits)
-        acc.noc.append(("O", float(g.outputs), spec.output_bits, spec.destinations))
+        acc.noc.append(("O", float(g.outputs), spec.output_bits, 1))
 
 
 def _state(spec: LayerSpec, acc: Accesses) -> None:
