@@ -101,7 +101,8 @@ def summary(report: dict) -> str:
         f"{ar['clock_hz'] / 1e6:.0f} MHz, {ar['schedule']}), {report['samples']} images",
         f"accuracy: simulator {acc['snn']:.4f}, full-precision model "
         f"{'not run' if acc['reference'] is None else format(acc['reference'], '.4f')}, "
-        f"ANN (same weights, ReLU) {'not run' if ann_acc is None else format(ann_acc, '.4f')};"
+        f"ANN ({acc.get('ann_model') or 'same weights, ReLU'}) "
+        f"{'not run' if ann_acc is None else format(ann_acc, '.4f')};"
         f" functional_match {match_s}",
         f"headline pair: SNN {sel['snn']} vs ANN {sel['ann']}",
         f"SNN energy/image {_eng(s['energy_pj']['total'])} = {parts(s['energy_pj'], SNN_PARTS)}",
@@ -164,6 +165,20 @@ def write_csv(report: dict, out_dir: str | Path) -> list[Path]:
             w.writerow([k, v, ""])
         w.writerow(["samples", report["samples"], "images"])
     paths.append(out / "SUMMARY.csv")
+    d = report["dataflows"]
+    with open(out / "DATAFLOWS.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["side", "dataflow", "best", "headline", "weights", "latency_cycles",
+                    "latency_s", "search_s", "energy_total_pj", "parts_pj", "layer_mappings"])
+        for side in ("snn", "ann"):
+            for name, r in d[side].items():
+                e = r["energy_pj"]
+                w.writerow([side, name, d["best"][side] == name, d["selected"][side] == name,
+                            r["weights"], r["latency_cycles"], r["latency_s"], r["search_s"],
+                            e["total"], ";".join(f"{k}={v!r}" for k, v in e.items()
+                                                 if k != "total"),
+                            ";".join(f"{lay['name']}={lay['mapping']}" for lay in r["layers"])])
+    paths.append(out / "DATAFLOWS.csv")
     return paths
 
 
@@ -223,4 +238,46 @@ def plot(report: dict, out_dir: str | Path) -> list[Path]:
     paths.append(out / "spike_rate.png")
     fig.savefig(paths[1], dpi=130)
     plt.close(fig)
+    paths.append(plot_dataflows(report, out / "dataflows.png"))
     return paths
+
+
+def plot_dataflows(report: dict, path: Path) -> Path:
+    """dataflows.png: energy per image of every dataflow, SNN and ANN side by side, stacked
+    by part; the best of each side outlined; the verdict in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    d = report["dataflows"]
+    bars = [("snn", n) for n in d["snn"]] + [("ann", n) for n in d["ann"]]
+    fig, ax = plt.subplots(figsize=(max(6, 0.62 * len(bars) + 2), 4.2))
+    legend = {}
+    for i, (side, name) in enumerate(bars):
+        e = d[side][name]["energy_pj"]
+        bottom = 0.0
+        for part in (SNN_PARTS if side == "snn" else ANN_PARTS):
+            v = e[part] / 1e6
+            b = ax.bar(i, v, 0.7, bottom=bottom, color=PLOT_COLOURS[part],
+                       hatch=None if side == "snn" else "//", edgecolor="white", linewidth=0.3)
+            legend.setdefault({"membrane": "membrane / activations",
+                               "activations": "membrane / activations",
+                               "spikes": "spikes / NoC", "noc": "spikes / NoC"}.get(part, part), b)
+            bottom += v
+        if d["best"][side] == name:
+            ax.bar(i, bottom, 0.7, fill=False, edgecolor="black", linewidth=1.5)
+    ax.set_xticks(range(len(bars)), [f"{s.upper()} {n}" for s, n in bars], rotation=50,
+                  ha="right", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("energy per image (µJ)")
+    v = d["verdict"]
+    m, ar = report["model"], report["arch"]
+    ax.set_title(f"{m['architecture']} T={m['timesteps']} on {ar['name']}: every dataflow "
+                 f"(outlined: best of each side); best ANN {v['ann']} / best SNN {v['snn']} = "
+                 f"{v['energy_ann_over_snn']:.2f}x", fontsize=9)
+    ax.legend(legend.values(), legend.keys(), fontsize=7, ncol=3, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path

@@ -25,7 +25,7 @@ from model.common import USER_ERRORS, load_splits
 
 from . import report as R
 from .compare import Infeasible
-from .simulate import SimOptions, simulate
+from .simulate import AnnMismatch, SimOptions, simulate
 
 MEMBRANE_LEVELS = ("register", "pe_sram", "glb", "dram", "auto")
 
@@ -94,6 +94,8 @@ def parser() -> argparse.ArgumentParser:
                     "(default: the best of each side), 'scatter' (today's accounting on both "
                     "sides), 'os', or SNN/ANN such as time_batched/rs_skip; every dataflow is "
                     "reported either way")
+    ap.add_argument("--ann", help="a trained ANN checkpoint (same architecture) as the baseline: "
+                    "its own activations and accuracy (default: the SNN's weights with ReLU)")
     ap.add_argument("--objective", choices=("energy", "latency", "edp"), default="energy",
                     help="what the mapper minimises per layer, and what 'best' means")
     ap.add_argument("--energy", choices=("full", "paper"), default="full",
@@ -127,12 +129,12 @@ def main(argv: list[str] | None = None) -> dict:
         ckpt = C.load(model_path, stages=("converted", "snn"))
         ds, n = load_images(ckpt, args.data, args.samples)
         opts = SimOptions(timesteps=args.timesteps, batch_size=args.batch_size,
-                          energy_mode=args.energy, objective=args.objective,
+                          energy_mode=args.energy, objective=args.objective, ann=args.ann,
                           progress=not args.quiet, check=not args.no_check)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # spills are listed in the report instead
             rep = simulate(ckpt, arch, ds, n, opts, model_name=str(model_path))
-    except (*USER_ERRORS, ConfigError, UsageError, Infeasible) as e:
+    except (*USER_ERRORS, ConfigError, UsageError, Infeasible, AnnMismatch) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     print(R.table(rep))

@@ -26,6 +26,7 @@ from arch_configs import ArchConfig
 from mapping.graph import layer_graph
 from mapping.placement import Mapping, map_network
 from model.checkpoint import Checkpoint
+from model.checkpoint import load as C_load
 from model.data import Dataset, batches, stratified_indices
 
 from . import compare as CMP
@@ -65,6 +66,7 @@ class SimOptions:
     reference: bool = True  # the full-precision model's accuracy (accuracy.reference)
     dataflow: str | None = None  # the headline pair (None: the config's policy.dataflow)
     objective: str = "energy"  # what the mapper minimises: energy | latency | edp
+    ann: str | None = None  # an ANN checkpoint as the baseline (None: the SNN's weights, ReLU)
 
 
 def _producers(nodes) -> dict[str, str | None]:
@@ -119,7 +121,7 @@ class FunctionalPass:
 
 def functional_pass(ckpt: Checkpoint, stored, data: Dataset, T: int, *, max_batch: int,
                     check: bool, reference: bool, on_events, progress: bool = False,
-                    on_ann=None) -> FunctionalPass:
+                    on_ann=None, ann_model=None) -> FunctionalPass:
     """Run ``data`` (every image, in order) through the stored network's event datapath.
 
     Each batch's events go to ``on_events(events, images)``; with ``check`` every spike is
@@ -127,8 +129,9 @@ def functional_pass(ckpt: Checkpoint, stored, data: Dataset, T: int, *, max_batc
     checkpoint's full-precision weights run through the same datapath for
     ``accuracy.reference``; with ``on_ann`` the ANN (the stored weights with ReLU) runs on
     the same images and its activity goes to ``on_ann(activity, images)`` (zero-skipping
-    dataflows need its real activations). The one functional loop of ``hwsim.run`` and
-    ``hwsim.sweep``."""
+    dataflows need its real activations); ``ann_model`` (a stored ANN checkpoint, see
+    :func:`ann_baseline`) runs instead of the SNN's weights. The one functional loop of
+    ``hwsim.run`` and ``hwsim.sweep``."""
     ref_model = reference_model(ckpt, stored) if reference else None
     out = FunctionalPass(samples=len(data), match=MatchReport() if check else None,
                          reference_correct=0 if reference else None)
@@ -140,14 +143,15 @@ def functional_pass(ckpt: Checkpoint, stored, data: Dataset, T: int, *, max_batc
     bar = tqdm(total=len(data), desc="simulating", unit="img", disable=not progress)
     seen = 0
     size = batch_size(stored.nodes, T, max_batch, stored.dtype.itemsize)
-    ann = on_ann is not None and stored.net is not None
+    ann_net = ann_model if ann_model is not None else stored
+    ann = on_ann is not None and ann_net.net is not None
 
     @torch.no_grad()
     def torch_side(x):
         """The PyTorch runs (the check's SNN, the ANN): on a second thread, overlapping the
         event datapath (its Numba kernels release the GIL)."""
         return (model_outputs(stored, x, T) if check else None,
-                ann_activity(stored, x) if ann else None)
+                ann_activity(ann_net, x) if ann else None)
 
     pool = ThreadPoolExecutor(max_workers=1) if check or ann else None
     try:
@@ -183,12 +187,34 @@ def functional_pass(ckpt: Checkpoint, stored, data: Dataset, T: int, *, max_batc
     return out
 
 
+class AnnMismatch(ValueError):
+    """An ANN checkpoint that is not the same network as the SNN."""
+
+
+def ann_baseline(path: str, ckpt: Checkpoint, weight_bits: int | None):
+    """A trained ANN checkpoint as the chip's baseline, stored in the chip's weight format;
+    its synaptic layers must have the SNN's names and shapes (it is costed on the SNN's layer
+    graph with its own activations)."""
+    ann = C_load(path, stages=("ann",))
+    mine = {n.name: (n.kind, n.in_shape, n.out_shape) for n in ckpt.nodes() if n.synaptic}
+    theirs = {n.name: (n.kind, n.in_shape, n.out_shape) for n in ann.nodes() if n.synaptic}
+    if mine != theirs:
+        diff = sorted(set(mine.items()) ^ set(theirs.items()))[:1]
+        raise AnnMismatch(f"--ann {path}: its layers are not the SNN's ({ann.arch} vs "
+                          f"{ckpt.arch}; first difference: {diff[0][0] if diff else '?'})")
+    if ann.preprocessing != ckpt.preprocessing:
+        raise AnnMismatch(f"--ann {path}: its input normalisation differs from the SNN's")
+    return store(ann, weight_bits)
+
+
 def simulate(ckpt: Checkpoint, arch: ArchConfig, data: Dataset, samples: int,
              opts: SimOptions, model_name: str = "") -> dict:
     started = time.time()
     T = opts.timesteps or ckpt.timesteps
     exact = arch.precision.datapath == "int"
     stored = store(ckpt, arch.precision.weight_bits if exact else None)
+    ann_model = (ann_baseline(opts.ann, ckpt, arch.precision.weight_bits if exact else None)
+                 if opts.ann else None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         mapping = map_network(layer_graph(ckpt), arch)
@@ -198,10 +224,11 @@ def simulate(ckpt: Checkpoint, arch: ArchConfig, data: Dataset, samples: int,
         else data
     fp = functional_pass(ckpt, stored, subset, T, max_batch=opts.batch_size, check=opts.check,
                          reference=opts.reference, on_events=counter.add,
-                         progress=opts.progress, on_ann=counter.add_ann)
+                         progress=opts.progress, on_ann=counter.add_ann, ann_model=ann_model)
     report = build_report(ckpt, arch, mapping, counter, T, opts, fp.samples, model_name)
     report["accuracy"] = accuracy_summary(arch, fp.correct, fp.reference_correct, fp.samples,
                                           fp.match, fp.reference_datapath, fp.ann_correct)
+    report["accuracy"]["ann_model"] = (opts.ann or "the SNN's stored weights with ReLU")
     report["mapping_warnings"] = list(mapping.warnings) + [str(w.message) for w in caught
                                                            if "spill" not in str(w.message)]
     report["seconds"] = round(time.time() - started, 2)

@@ -37,6 +37,25 @@ def tiny_checkpoint(path: Path, size: int = 32) -> Path:
     return path
 
 
+def ann_checkpoint(path: Path, size: int = 32) -> Path:
+    """The tiny network as a trained-ANN checkpoint (stage ``ann``)."""
+    from model.checkpoint import load
+    ckpt = load(tiny_checkpoint(path, size))
+    ckpt.stage = "ann"
+    save(ckpt, path)
+    return path
+
+
+def test_a_given_ann_is_the_baseline(tmp_path, npz_dir):
+    """--ann: the ANN's own activations are costed and its accuracy reported."""
+    from hwsim.run import main
+    model = tiny_checkpoint(tmp_path / "t.pt")
+    ann = ann_checkpoint(tmp_path / "a.pt")
+    rep = main(["--model", str(model), "--data", str(npz_dir), "--samples", "4", "--quiet",
+                "--ann", str(ann), "--no-check"])
+    assert rep["accuracy"]["ann_model"] == str(ann) and rep["accuracy"]["ann"] is not None
+
+
 def run_cli(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "hwsim.run", "--quiet", "--threads", "1",
                            *map(str, args)], cwd=ROOT, capture_output=True, text=True,
@@ -89,9 +108,23 @@ def test_cli_writes_the_report_csvs_and_plots(tmp_path, npz_dir):
         rep["layers"][1]["energy_pj"]["total"])
     for name in ("ANN_LAYERS.csv", "SUMMARY.csv"):
         assert len((out / "csv" / name).read_text().splitlines()) > 3
-    for name in ("energy_per_layer.png", "spike_rate.png"):
+    for name in ("energy_per_layer.png", "spike_rate.png", "dataflows.png"):
         assert (out / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "functional_match True" in p.stdout
+    # every dataflow of both sides, the verdict best against best, the headline pair's rows
+    d = rep["dataflows"]
+    assert set(d["snn"]) | set(d["infeasible"]["snn"]) == {"scatter", "os", "time_batched"}
+    assert len(d["ann"]) + len(d["infeasible"]["ann"]) == 7
+    assert d["selected"] == d["best"] and d["verdict"]["snn"] == d["best"]["snn"]
+    assert rep["snn"]["energy_pj"]["total"] == pytest.approx(
+        d["snn"][d["best"]["snn"]]["energy_pj"]["total"])
+    assert [r["snn_mapping"] for r in rep["layers"]] == [
+        lay["mapping"] for lay in d["snn"][d["best"]["snn"]]["layers"]]
+    assert "verdict on this chip: best SNN" in p.stdout
+    with open(out / "csv" / "DATAFLOWS.csv") as f:
+        flows = list(csv.DictReader(f))
+    assert len(flows) == len(d["snn"]) + len(d["ann"])
+    assert rep["accuracy"]["ann"] is not None
 
 
 BAD_YAML = "inherits: 45nm.yaml\npe_array: {count: [1, 2\n"
@@ -102,7 +135,9 @@ BAD_VALUE_YAML = "inherits: 45nm.yaml\npe_array:\n  count: many\n"
     ("missing model", "no such checkpoint"), ("foreign pt", "foreign"),
     ("bad yaml", "invalid YAML"), ("bad yaml value", "pe_array.count"),
     ("224 model, bundled 32x32 images", "224x224"), ("224 model, npz 32x32", "224x224"),
-    ("too many samples", "101"), ("negative pes", "--pes must be a positive")])
+    ("too many samples", "101"), ("negative pes", "--pes must be a positive"),
+    ("dataflow of one side only", "policy.dataflow"),
+    ("ann of another network", "--ann")])
 def test_bad_inputs_give_one_error_line(case, says, tmp_path, npz_dir):
     args = {
         "missing model": lambda: ["--model", tmp_path / "nope.pt"],
@@ -120,6 +155,11 @@ def test_bad_inputs_give_one_error_line(case, says, tmp_path, npz_dir):
                                      npz_dir, "--samples", 101],
         "negative pes": lambda: ["--model", tiny_checkpoint(tmp_path / "t.pt"), "--data",
                                  npz_dir, "--pes", -4],
+        "dataflow of one side only": lambda: ["--model", tiny_checkpoint(tmp_path / "t.pt"),
+                                              "--data", npz_dir, "--dataflow", "ws"],
+        "ann of another network": lambda: ["--model", tiny_checkpoint(tmp_path / "t.pt"),
+                                           "--data", npz_dir, "--ann",
+                                           ann_checkpoint(tmp_path / "a.pt", 224)],
     }[case]()
     p = run_cli(*args)
     assert p.returncode == 2, p.stderr
