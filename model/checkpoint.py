@@ -107,8 +107,8 @@ def read_plain(path: str | os.PathLike, what: str = "checkpoint"):
         m = re.search(r"GLOBAL (\S+)", text)
         if m:
             raise CheckpointError(
-                f"{path}: refused: the file asks to call or build {m.group(1)}; a {what} "
-                f"holds only tensors and plain types, and nothing of it was run") from None
+                f"{path}: refused: the file asks to call or build {m.group(1)}; {what}s "
+                f"hold only tensors and plain types, and nothing of it was run") from None
         raise CheckpointError(f"{path}: not a readable {what} (UnpicklingError: "
                               f"{_reason(text)})") from None
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error

@@ -155,26 +155,29 @@ def _batch_images(d: dict, path: Path) -> np.ndarray:
 
 def check_labels(labels, n: int, source: str, key: str = "labels",
                  classes: int | None = None) -> np.ndarray:
-    """``labels`` as int64 (n,), or a :class:`DataError` naming the source and key: whole
-    numbers (no NaN, no fractions), one per image, in 0..classes-1."""
+    """``labels`` as int64 (n,), or a :class:`DataError` naming the source, the key and the
+    first bad value: whole numbers (no NaN, no fractions), one per image, in 0..classes-1."""
+    expect = f"class numbers 0..{classes - 1}" if classes is not None else "class numbers >= 0"
     try:
         a = np.asarray(labels)
     except Exception:  # noqa: BLE001 - ragged or odd objects: not labels
-        a = np.asarray([], dtype=object)
-    if a.ndim != 1 or (a.size and a.dtype.kind not in "uib"):
-        if a.ndim == 1 and a.dtype.kind == "f" and np.isfinite(a).all() \
-                and (a == np.round(a)).all():
-            a = a.astype(np.int64)
-        else:
-            raise DataError(f"{source}: {key!r} must be whole class numbers, one per image "
-                            f"(got {a.dtype} of shape {a.shape})")
+        a = np.asarray([None], dtype=object)
+    if a.ndim != 1:
+        raise DataError(f"{source}: {key!r} has shape {a.shape}; expected one {expect[:-1]} "
+                        f"per image")
+    if a.size and a.dtype.kind not in "uib":
+        whole = np.array([isinstance(v, int | float | np.number) and not isinstance(v, bool)
+                          and np.isfinite(v) and float(v) == round(float(v)) for v in a.tolist()])
+        if not whole.all():
+            bad = a.tolist()[int(np.argmin(whole))]
+            raise DataError(f"{source}: {key!r} holds {bad!r}; expected whole {expect}")
+        a = a.astype(np.float64)
     if len(a) != n:
         raise DataError(f"{source}: {n} images but {len(a)} {key!r}")
     a = a.astype(np.int64)
     if a.size and (a.min() < 0 or (classes is not None and a.max() >= classes)):
         bad = int(a.min()) if a.min() < 0 else int(a.max())
-        expect = f"0..{classes - 1}" if classes is not None else ">= 0"
-        raise DataError(f"{source}: {key!r} holds {bad}; expected class numbers {expect}")
+        raise DataError(f"{source}: {key!r} holds {bad}; expected {expect}")
     return a
 
 

@@ -274,7 +274,7 @@ def _parse_scales(text: str) -> list[float]:
         raise UsageError(f"--scale must be a number or a comma-separated list, got "
                          f"{text!r}") from None
     if not scales or any(not (math.isfinite(v) and v > 0) for v in scales):
-        raise UsageError(f"--scale values must be positive, got {text!r}")
+        raise UsageError(f"--scale values must be positive finite numbers, got {text!r}")
     return scales
 
 

@@ -294,7 +294,7 @@ def test_an_ann_needs_no_leak_or_threshold(tiny_ckpts, tmp_path):
                                                                   "expected class numbers 0..9"),
     ({"data": np.zeros((2, 3072), np.uint8), "labels": [-1, 0]}, "'labels' holds -1"),
     ({"data": np.zeros((2, 3072), np.uint8), "labels": [0.0, float("nan")]},
-     "whole class numbers"),
+     "'labels' holds nan; expected whole class numbers 0..9"),
     ({"data": np.zeros((2, 3072), np.uint8), "labels": [0]}, "2 images but 1 'labels'"),
     ({"data": np.zeros((2, 3072), np.uint8)}, "no 'labels' key"),
     ([1, 2, 3], "a list, expected a dict"),
@@ -309,7 +309,7 @@ def test_bad_cifar_batches_are_one_clear_error(tmp_path, batch, message):
 def test_npz_labels_out_of_range_are_refused(tmp_path):
     images, _ = make_images(4)
     np.savez(tmp_path / "test.npz", images=images, labels=np.array([0, 1, np.nan, 2]))
-    with pytest.raises(D.DataError, match="'labels' must be whole class numbers"):
+    with pytest.raises(D.DataError, match="'labels' holds nan; expected whole class"):
         D.load_split(tmp_path, "test")
     np.savez(tmp_path / "test.npz", images=images, labels=np.array([0, -1, 1, 2]))
     with pytest.raises(D.DataError, match="'labels' holds -1"):
@@ -417,3 +417,244 @@ def test_evaluate_limit_beyond_the_data_is_refused(tiny_ckpts, npz_dir, capsys):
                      "--limit", "5000", "--threads", "1"])
     one_error_line(capsys, f"--limit 5000: {npz_dir} has only 100 test images; expected at "
                            "most 100")
+
+
+# ------------------------------------------------------------------ 4. the battery
+def _cifar(root, bad: dict | None = None, name: str = "test_batch"):
+    """A CIFAR-10 folder (10 images per file) whose ``name`` file holds ``bad`` instead."""
+    d = root / "cifar-10-batches-py"
+    d.mkdir(parents=True, exist_ok=True)
+    imgs, labels = make_images(10)
+    good = {"data": imgs.transpose(0, 3, 1, 2).reshape(10, -1), "labels": labels.tolist()}
+    for f in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (d / f).write_bytes(pickle.dumps(bad if f == name and bad is not None else good))
+    return root
+
+
+def _npz(root):
+    for split, n, seed in (("train", 60, 0), ("test", 20, 1)):
+        images, labels = make_images(n, seed=seed)
+        np.savez(root / f"{split}.npz", images=images, labels=labels)
+    return root
+
+
+def _yaml(root, text: bytes | str):
+    return write_yaml(root, text)
+
+
+def _bad_ckpt(stage, change):
+    return lambda t, ck: mutated(ck[stage], t, change)
+
+
+def _planted_ckpt(t, ck):
+    d = torch.load(ck["converted"], weights_only=True)
+    d["metrics"] = {"x": Payload(t / "ran")}
+    torch.save(d, t / "evil.pt")
+    return t / "evil.pt"
+
+
+def _planted_state(t, ck):
+    torch.save({"signature": {"command": "snn"}, "net": Payload(t / "ran"), "epoch": 1},
+               t / "epoch001.pt")
+    return t / "epoch001.pt"
+
+
+def _planted_resume(t):
+    torch.save({"signature": {}, "net": Payload(t / "ran"), "epoch": 1}, t / "a.pt.resume.pt")
+    return _npz(t)
+
+
+NAN_W, ZERO_V = _weight(float("nan")), _set("threshold.conv1", 0.0)
+
+
+def _ann(*flags):
+    return lambda t, ck: ["ann", "--arch", "tiny", "--data", str(_npz(t)), "--epochs", "1",
+                          "--out", str(t / "a.pt"), *flags]
+
+
+def _ann_data(make_data):
+    return lambda t, ck: ["ann", "--arch", "tiny", "--data", str(make_data(t)), "--epochs",
+                          "1", "--out", str(t / "a.pt")]
+
+
+def _convert(*flags, ann=None):
+    return lambda t, ck: ["convert", "--ann", str(ann(t, ck) if ann else ck["ann"]), "--data",
+                          str(_npz(t)), "--out", str(t / "c.pt"), *flags]
+
+
+def _snn(*flags, init=None):
+    return lambda t, ck: ["snn", "--init", str(init(t, ck) if init else ck["converted"]),
+                          "--data", str(_npz(t)), "--epochs", "1", "--out", str(t / "s.pt"),
+                          *flags]
+
+
+def _eval(*flags, model=None, data=None):
+    def argv(t, ck):
+        a = ["--model", str(model(t, ck) if model else ck["converted"])]
+        if data:
+            a += ["--data", str(data(t))]
+        return a + [str(f(t)) if callable(f) else f for f in flags]
+    return argv
+
+
+def _map(model=None, arch=None, json_out=None):
+    def argv(t, ck):
+        a = ["--model", str(model(t, ck) if model else ck["converted"])]
+        if arch:
+            a += ["--arch", str(_yaml(t, arch))]
+        return a + ["--json", str(json_out(t) if json_out else t / "m.json")]
+    return argv
+
+
+def _sweep(*flags, model=None, data=None, arch=None, out=None):
+    def argv(t, ck):
+        a = ["--model", str(model(t, ck) if model else ck["converted"]),
+             "--data", str(data(t) if data else _npz(t)), "--timesteps", "1", "--samples", "4",
+             "--workers", "0", "--quiet", "--no-plots",
+             "--out", str(out(t) if out else t / "sweep")]
+        if arch:
+            a += ["--arch", str(_yaml(t, arch))]
+        return a + list(flags)
+    return argv
+
+
+def _a_file(t):
+    (t / "file").write_text("")
+    return t / "file"
+
+
+WEIGHT_1000 = "inherits: 45nm.yaml\nprecision: {weight_bits: 1000}\n"
+NOT_UTF8 = b"inherits: 45nm.yaml\ndescription: caf\xe9\n"
+PES_1E30 = "inherits: 45nm.yaml\npe_array: {count: 1000000000000000000000000000000}\n"
+NODE_3 = "inherits: 45nm.yaml\ntechnology: {node_nm: {value: 3, source: x}}\n"
+NO_DATA_KEY = {"labels": [0] * 10}
+LABEL_10 = {"data": np.zeros((10, 3072), np.uint8), "labels": [10] * 10}
+LABEL_NAN = {"data": np.zeros((10, 3072), np.uint8), "labels": [float("nan")] * 10}
+
+BATTERY = [
+    # model.train ann: flags, outputs, data, resume state
+    ("train", "lr negative", _ann("--lr", "-1"), "--lr"),
+    ("train", "lr nan", _ann("--lr", "nan"), "--lr"),
+    ("train", "lr inf", _ann("--lr", "inf"), "--lr"),
+    ("train", "conv dropout 1.5", _ann("--conv-dropout", "1.5"), "--conv-dropout"),
+    ("train", "fc dropout negative", _ann("--fc-dropout", "-0.1"), "--fc-dropout"),
+    ("train", "threads -2", _ann("--threads", "-2"), "--threads"),
+    ("train", "threads 0", _ann("--threads", "0"), "--threads"),
+    ("train", "limit beyond the data", _ann("--limit", "5000"), "--limit 5000"),
+    ("train", "train limit beyond the data", _ann("--train-limit", "5000"), "--train-limit"),
+    ("train", "weight decay negative", _ann("--weight-decay", "-1"), "--weight-decay"),
+    ("train", "batch size 0", _ann("--batch-size", "0"), "--batch-size"),
+    ("train", "epochs negative", _ann("--epochs", "-1"), "--epochs"),
+    ("train", "time budget 0", _ann("--time-budget", "0"), "--time-budget"),
+    ("train", "out is a folder", lambda t, ck: _ann()(t, ck)[:-1] + [str(t)], "--out"),
+    ("train", "out under a file", lambda t, ck: _ann()(t, ck)[:-1] + [str(_a_file(t) / "a.pt")],
+     "--out"),
+    ("train", "data folder missing", _ann_data(lambda t: t / "nowhere"), "nowhere"),
+    ("train", "cifar batch without data", _ann_data(lambda t: _cifar(t, NO_DATA_KEY)),
+     "no 'data' key"),
+    ("train", "cifar labels out of range",
+     _ann_data(lambda t: _cifar(t, LABEL_10, "data_batch_3")), "data_batch_3"),
+    ("train", "cifar batch runs code",
+     _ann_data(lambda t: _cifar(t, {"data": Payload(t / "ran")}, "data_batch_1")),
+     "posix.system"),
+    ("train", "resume file runs code", _ann_data(_planted_resume), "a.pt.resume.pt"),
+    # model.train convert / snn / average
+    ("train", "percentile 150", _convert("--percentile", "150"), "--percentile"),
+    ("train", "percentile 0", _convert("--percentile", "0"), "--percentile"),
+    ("train", "scale nan", _convert("--scale", "nan"), "--scale"),
+    ("train", "ann with a NaN weight", _convert(ann=_bad_ckpt("ann", NAN_W)), "weights.conv1"),
+    ("train", "init with a zero threshold", _snn(init=_bad_ckpt("converted", ZERO_V)),
+     "threshold.conv1"),
+    ("train", "init with leak 5", _snn(init=_bad_ckpt("converted", _set("leak.conv2", 5.0))),
+     "leak.conv2"),
+    ("train", "gamma 0", _snn("--gamma", "0"), "--gamma"),
+    ("train", "timesteps 0", _snn("--timesteps", "0"), "--timesteps"),
+    ("train", "epoch state runs code",
+     lambda t, ck: ["average", "--states", str(_planted_state(t, ck)), "--init",
+                    str(ck["converted"]), "--out", str(t / "avg.pt")], "epoch001.pt"),
+    ("train", "a checkpoint as epoch state",
+     lambda t, ck: ["average", "--states", str(ck["converted"]), "--out", str(t / "avg.pt")],
+     "not an epoch state"),
+    # model.evaluate
+    ("evaluate", "NaN weight", _eval(model=_bad_ckpt("converted", NAN_W)), "weights.conv1"),
+    ("evaluate", "missing threshold",
+     _eval(model=_bad_ckpt("converted", lambda d: d["threshold"].pop("conv1"))),
+     "threshold.conv1"),
+    ("evaluate", "T = 0", _eval(model=_bad_ckpt("converted", _set("timesteps", 0))),
+     "timesteps"),
+    ("evaluate", "unknown reset", _eval(model=_bad_ckpt("converted", _set("reset", "hard"))),
+     "reset"),
+    ("evaluate", "checkpoint runs code", _eval(model=_planted_ckpt), "posix.system"),
+    ("evaluate", "garbage checkpoint",
+     _eval(model=lambda t, ck: (t / "junk.pt").write_bytes(b"garbage") and t / "junk.pt"),
+     "junk.pt"),
+    ("evaluate", "limit beyond the bundled sample", _eval("--limit", "5000"), "--limit 5000"),
+    ("evaluate", "limit beyond the data", _eval("--limit", "5000", data=_npz), "--limit 5000"),
+    ("evaluate", "threads 0", _eval("--threads", "0"), "--threads"),
+    ("evaluate", "timesteps 0", _eval("--timesteps", "0"), "--timesteps"),
+    ("evaluate", "json is a folder", _eval("--json", lambda t: t), "--json"),
+    ("evaluate", "plot is a file", _eval("--plot", _a_file), "--plot"),
+    ("evaluate", "cifar labels NaN", _eval(data=lambda t: _cifar(t, LABEL_NAN)), "'labels'"),
+    ("evaluate", "cifar batch runs code",
+     _eval(data=lambda t: _cifar(t, {"data": Payload(t / "ran"), "labels": [0]})),
+     "posix.system"),
+    # python -m mapping
+    ("mapping", "NaN weight", _map(model=_bad_ckpt("converted", NAN_W)), "weights.conv1"),
+    ("mapping", "weight_bits 1000", _map(arch=WEIGHT_1000), "precision.weight_bits"),
+    ("mapping", "arch not UTF-8", _map(arch=NOT_UTF8), "not UTF-8"),
+    ("mapping", "10**30 PEs", _map(arch=PES_1E30), "pe_array.count"),
+    ("mapping", "node_nm over another node's scale", _map(arch=NODE_3), "technology.node_nm"),
+    ("mapping", "json is a folder", _map(json_out=lambda t: t), "--json"),
+    # python -m hwsim.sweep
+    ("sweep", "10**30 PEs", _sweep("--pes", str(10**30)), "pe_array.count"),
+    ("sweep", "zero threshold", _sweep(model=_bad_ckpt("converted", ZERO_V)),
+     "threshold.conv1"),
+    ("sweep", "weight_bits 1000", _sweep(arch=WEIGHT_1000), "precision.weight_bits"),
+    ("sweep", "arch not UTF-8", _sweep(arch=NOT_UTF8), "not UTF-8"),
+    ("sweep", "cifar batch runs code",
+     _sweep(data=lambda t: _cifar(t, {"data": Payload(t / "ran"), "labels": [0]})),
+     "posix.system"),
+    ("sweep", "out is a file", _sweep(out=_a_file), "--out"),
+    ("sweep", "checkpoint runs code", _sweep(model=_planted_ckpt), "posix.system"),
+]
+
+
+def _run(cli: str, argv: list[str]) -> int:
+    if cli == "mapping":
+        from mapping.__main__ import main
+
+        return main(argv)
+    if cli == "sweep":
+        from hwsim.sweep import main
+    else:
+        main = TR.main if cli == "train" else E.main
+        if "--threads" not in argv:
+            argv = [*argv, "--threads", "1"]
+    try:
+        main(argv)
+    except SystemExit as e:
+        return e.code
+    return 0
+
+
+def _tree(root) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize("cli,make,needle", [(c[0], c[2], c[3]) for c in BATTERY],
+                         ids=[f"{c[0]}: {c[1]}" for c in BATTERY])
+def test_battery(tiny_ckpts, tmp_path, capsys, cli, make, needle):
+    """Exit status 2, exactly one stderr line naming the offending item, no traceback, no
+    output file (nothing new under the folder), and no planted code ran."""
+    argv = make(tmp_path, tiny_ckpts)
+    before = _tree(tmp_path)
+    capsys.readouterr()
+    assert _run(cli, argv) == 2
+    one_error_line(capsys, needle)
+    assert _tree(tmp_path) == before
+    assert not (tmp_path / "ran").exists()
+
+
+def test_battery_is_large_enough():
+    assert len(BATTERY) >= 40
+    assert {c[0] for c in BATTERY} == {"train", "evaluate", "mapping", "sweep"}
