@@ -348,3 +348,18 @@ def test_the_verdict_is_best_against_best(tiny_report):
         d["ann"][best_ann]["energy_pj"]["total"] / d["snn"][best_snn]["energy_pj"]["total"])
     assert tiny_report["accuracy"]["functional_match"]
     assert set(d["pairs"]) == {f"{s}/{a}" for s in d["snn"] for a in d["ann"]}
+
+
+@pytest.mark.parametrize("objective", ["energy", "latency", "edp"])
+def test_the_mapper_minimises_the_objective_over_every_fitting_tiling(objective):
+    s = spec(CONV, side="snn", event_map=np.full((5, 5), 2.0), T=2, reg_bits=2048,
+             pe_bytes=4096, groups=(2, 2), chunks=((0, 13), (13, 12)))
+
+    def cost(acc):  # energy from the table, "cycles": the GLB traffic in bits
+        return sum(E.price(acc, ARCH, "snn").values()), acc.bits_at("glb")
+
+    ch = D.best_tiling(s, "os", cost, objective)
+    values = [D.objective_value(objective, *cost(acc)) for acc in
+              (D.nest_os(s, t) for t in D.candidates(s, "os")) if acc is not None]
+    assert ch.tried == len(values)
+    assert D.objective_value(objective, ch.energy_pj, ch.cycles) == min(values)
