@@ -190,6 +190,9 @@ def main(argv: list[str] | None = None) -> None:
         report = run(args)
     except USER_ERRORS as e:
         fail(str(e))
+    except KeyboardInterrupt:
+        fail("interrupted; nothing was written (an evaluation keeps no state): rerun the same "
+             "command", 130)
     print_report(report)
     try:
         if args.json:

@@ -658,3 +658,13 @@ def test_battery(tiny_ckpts, tmp_path, capsys, cli, make, needle):
 def test_battery_is_large_enough():
     assert len(BATTERY) >= 40
     assert {c[0] for c in BATTERY} == {"train", "evaluate", "mapping", "sweep"}
+
+
+def test_interrupted_evaluation_is_one_line(tiny_ckpts, tmp_path, capsys, interrupt):
+    interrupt(E, "evaluate", 1)
+    with pytest.raises(SystemExit) as e:
+        E.main(["--model", str(tiny_ckpts["converted"]), "--limit", "10", "--threads", "1",
+                "--json", str(tmp_path / "r.json")])
+    assert e.value.code == 130
+    one_error_line(capsys, "interrupted", "rerun the same command", progress=True)
+    assert not (tmp_path / "r.json").exists()
