@@ -106,11 +106,11 @@ def plot_break_even(name: str, be: dict, rate: float, out: Path) -> Path:
         if f is not None and np.isfinite(f):
             ax.axvline(f * rate, color=colours.get(df), ls=":", lw=1)
     best = min(be["ann_pj"], key=be["ann_pj"].get)
+    greys = iter(("0.35", "0.55", "0.75"))
     for df, e in sorted(be["ann_pj"].items(), key=lambda kv: kv[1])[:4]:
-        ax.axhline(e / 1e6, color="k" if df == best else "0.6", ls="--",
-                   lw=1.5 if df == best else 0.8)
-        ax.text(x[-1], e / 1e6, f" ANN {df}", va="center", fontsize=7,
-                color="k" if df == best else "0.4")
+        ax.axhline(e / 1e6, color="k" if df == best else next(greys),
+                   ls="--" if df == best else "-.", lw=1.6 if df == best else 0.9,
+                   label=f"ANN {df}" + (" (best)" if df == best else ""))
     ax.axvline(rate, color="0.3", lw=0.8)
     ax.text(rate, ax.get_ylim()[1] * 0.97, " measured", fontsize=7, va="top")
     ax.set(xlabel="mean spike rate (spikes / neuron / image, all T)",
@@ -118,7 +118,7 @@ def plot_break_even(name: str, be: dict, rate: float, out: Path) -> Path:
            title=f"{name} on 45nm, T=5: SNN energy vs spike rate; dotted: break-even with "
                  f"the best ANN ({best})")
     ax.title.set_fontsize(8)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", ncol=2)
     fig.tight_layout()
     path = out / f"break_even_{name}.png"
     fig.savefig(path, dpi=130)
