@@ -19,6 +19,7 @@ import warnings
 import torch
 
 from arch_configs import ConfigError, load_arch
+from arch_configs.schema import MAX_PES
 from model import checkpoint as C
 from model.bundled import bundled_model_path, bundled_sample
 from model.common import USER_ERRORS, load_splits
@@ -39,8 +40,8 @@ def overrides(pes: int | None = None, membrane: str | None = None, weights: str 
               dataflow: str | None = None) -> dict:
     """Config overrides (validated like the YAML itself) from command-line values."""
     over: dict = {}
-    if pes is not None and pes < 1:
-        raise UsageError(f"--pes must be a positive PE count, got {pes}")
+    if pes is not None and not 1 <= pes <= MAX_PES:
+        raise UsageError(f"--pes must be a PE count from 1 to {MAX_PES}, got {pes}")
     if pes is not None:
         over["pe_array"] = {"count": pes}
     policy = {k: v for k, v in (("membrane_level", membrane), ("weight_level", weights),
@@ -113,6 +114,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parser().parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        print(f"error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
+        raise SystemExit(2)
     if args.threads:
         import numba
 
@@ -137,6 +141,10 @@ def main(argv: list[str] | None = None) -> dict:
     except (*USER_ERRORS, ConfigError, UsageError, Infeasible, AnnMismatch) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written (a run keeps no partial state; run it again)",
+              file=sys.stderr)
+        raise SystemExit(130) from None
     print(R.table(rep))
     print()
     print(R.dataflow_table(rep))

@@ -851,7 +851,11 @@ def _dask_client(args, client=None):
     from dask.distributed import Client
 
     if args.scheduler:
-        with Client(args.scheduler) as c:
+        try:
+            c = Client(args.scheduler, timeout="10s")
+        except (OSError, TimeoutError) as e:
+            raise GridError(f"--scheduler {args.scheduler}: cannot connect ({e})") from None
+        with c:
             yield c
         return
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -906,6 +910,12 @@ def main(argv: list[str] | None = None) -> dict:
     except (*USER_ERRORS, ConfigError, GridError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        kept = Path(args.out) / CSV_NAME
+        n = max(0, len(kept.read_text().splitlines()) - 1) if kept.exists() else 0
+        print(f"interrupted: {n} finished points kept in {kept}; run the same command again "
+              "to compute the rest", file=sys.stderr)
+        raise SystemExit(130) from None
     print(res["summary"])
     print(f"{len(res['rows'])} points ({res['computed']} computed now) in {args.out}: "
           f"{CSV_NAME}, pareto.csv, summary.md" +

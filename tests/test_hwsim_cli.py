@@ -135,8 +135,9 @@ BAD_VALUE_YAML = "inherits: 45nm.yaml\npe_array:\n  count: many\n"
     ("missing model", "no such checkpoint"), ("foreign pt", "foreign"),
     ("bad yaml", "invalid YAML"), ("bad yaml value", "pe_array.count"),
     ("224 model, bundled 32x32 images", "224x224"), ("224 model, npz 32x32", "224x224"),
-    ("too many samples", "101"), ("negative pes", "--pes must be a positive"),
-    ("dataflow of one side only", "policy.dataflow"),
+    ("too many samples", "101"), ("negative pes", "--pes must be a PE count"),
+    ("dataflow of one side only", "policy.dataflow"), ("zero threads", "--threads"),
+    ("absurd pes", "--pes must be a PE count"),
     ("ann of another network", "--ann")])
 def test_bad_inputs_give_one_error_line(case, says, tmp_path, npz_dir):
     args = {
@@ -155,6 +156,8 @@ def test_bad_inputs_give_one_error_line(case, says, tmp_path, npz_dir):
                                      npz_dir, "--samples", 101],
         "negative pes": lambda: ["--model", tiny_checkpoint(tmp_path / "t.pt"), "--data",
                                  npz_dir, "--pes", -4],
+        "zero threads": lambda: ["--threads", 0],
+        "absurd pes": lambda: ["--pes", 10**30],
         "dataflow of one side only": lambda: ["--model", tiny_checkpoint(tmp_path / "t.pt"),
                                               "--data", npz_dir, "--dataflow", "ws"],
         "ann of another network": lambda: ["--model", tiny_checkpoint(tmp_path / "t.pt"),

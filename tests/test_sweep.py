@@ -110,16 +110,19 @@ def test_a_point_equals_the_simulator_run_alone(setup, tmp_path):
     assert float(row["paper_ratio"]) == rep["paper"]["ratio"]
 
 
-def test_resume_after_an_interruption_gives_the_same_csv(setup, tmp_path, interrupt):
+def test_resume_after_an_interruption_gives_the_same_csv(setup, tmp_path, interrupt, capsys):
     whole = tmp_path / "whole"
     SW.main(argv(setup, whole, "--workers", "0", "--no-plots"))
     expected = (whole / "points.csv").read_text()
 
     cut = tmp_path / "cut"
     restore = interrupt(SW, "price_point", 4)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit) as e:  # Ctrl-C: one line saying what was kept
         SW.main(argv(setup, cut, "--workers", "0", "--no-plots"))
     restore()
+    assert e.value.code == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("interrupted: 3 finished points kept in"), err
     assert len(read_csv(cut / "points.csv")) == 3
     with open(cut / "points.csv", "a") as f:  # a row torn by the interruption
         f.write("deadbeef,/x.pt,45nm,1")
@@ -286,3 +289,12 @@ def test_two_sweeps_into_one_out_at_once(setup, tmp_path):
     rows = read_csv(out / "points.csv")
     assert sorted((r["timesteps"], r["pes"]) for r in rows) == [
         (t, p) for t in ("1", "2") for p in ("16", "4", "8")]
+
+
+def test_an_unreachable_scheduler_is_one_error_line(setup, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        SW.main(argv(setup, tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9",
+                     "--no-plots"))
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --scheduler tcp://127.0.0.1:9"), err
