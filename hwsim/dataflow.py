@@ -11,11 +11,14 @@ Each is read and written at *levels* (register, pe_sram, glb, dram); :func:`ener
 the one place where these counts meet picojoules. Every count is per image.
 
 Homes: weights live where the placement put them (``weight_level``) and are read from there at
-every fill the loop nest makes (weights in DRAM are read from DRAM, with no hidden copy); the
-input and output streams live in the stream buffer (``stream_level``); SNN membranes live at
-the placement's ``membrane_level`` between the visits the loop nest makes. Sparse inputs are
-exact: events (SNN spikes, non-zero ANN activations when skipping) in every tile's input window
-and the accumulates on every tile come from the real maps (:class:`tiles.Activity`).
+every fill the loop nest makes; a layer whose weights live in DRAM but fit the free GLB is
+staged there once per pass over the layer (:func:`_weights_from_home`); the input and output
+streams live in the stream buffer (``stream_level``); SNN membranes live at the placement's
+``membrane_level`` between the visits the loop nest makes. Every read out of a shared level
+(GLB, DRAM) crosses the NoC to the PEs that take it; outputs cross it once to the buffer.
+Sparse inputs are exact: events (SNN spikes, non-zero ANN activations when skipping) in every
+tile's input window and the accumulates on every tile come from the real maps
+(:class:`tiles.Activity`).
 
 Dense (non-skipping) ANN dataflows run the PEs in lockstep, so a weight read from a shared
 level (GLB, DRAM) is multicast to the PEs of all spatial chunks that need it at the same
@@ -38,10 +41,11 @@ the same stream). Loop nests, per PE block (docs/hwsim.md writes out the formula
 
 ``ws`` (weight-stationary, ANN)::
 
-    for chunk of kt × ct weights (all k×k taps, in registers; read once from home):
-        for input of channels ct in window(block): read it
-            for tap, k in kt: psum[k, pos] += x·w  (psums at the closest level that holds them)
-    read the finished psums, ReLU, write the outputs
+    for tile of pt positions (its Kb×pt psums at ``local``: register, PE SRAM or GLB):
+        for chunk of kt × ct weights (all k×k taps, in registers; read from home):
+            for input of channels ct in window(tile): read it
+                for tap, k in kt: psum[k, pos] += x·w
+        read the finished psums, ReLU, write the outputs
 
 ``rs`` (row-stationary after Eyeriss, ANN)::
 
