@@ -24,6 +24,7 @@ from mapping.placement import Mapping, map_network
 
 from . import dataflow as D
 from . import energy as E
+from . import mapper as M
 from .counts import LayerCounts
 from .tiles import Activity, Geometry, dense_event_map, fanin_of
 
@@ -227,7 +228,7 @@ def _layer_cost(ctx: Context, lc: LayerCounts, side: str, dataflow: str, objecti
     def cost(acc):
         return sum(E.price(acc, arch, side).values()), cycles(acc)
 
-    ch = D.best_tiling(spec, dataflow, cost, objective)
+    ch = M.best_tiling(spec, dataflow, cost, objective)
     t = E.traffic(ch.accesses)
     return (E.LayerCost(lc.name, E.price(ch.accesses, arch, side), ch.cycles, t, ch.accesses,
                         ch.tiling.describe()), ch.tried)
@@ -245,7 +246,7 @@ def _evaluate_on(ctx: Context, counts: list[LayerCounts], side: str, dataflow: s
     for lc in counts:
         try:
             c, n = _layer_cost(ctx, lc, side, dataflow, objective, mapping)
-        except D.NoFit as e:
+        except M.NoFit as e:
             raise Infeasible(str(e)) from None
         costs.append(c)
         tried += n
@@ -307,7 +308,7 @@ def parse_pair(value: str) -> tuple[str, str]:
 
 
 def _value(r: SideResult, objective: str) -> float:
-    return D.objective_value(objective, r.energy_pj["total"], r.cycles)
+    return M.objective_value(objective, r.energy_pj["total"], r.cycles)
 
 
 def compare(ctx: Context, counts: list[LayerCounts], setting: str = "best",

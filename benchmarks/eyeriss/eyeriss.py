@@ -8,7 +8,7 @@ chip is ``eyeriss_like.yaml`` (168 PEs, 0.5 KB register file per PE, 108 KB glob
 16-bit datapath, access energies in the paper's ratios RF 1x : array 2x : buffer 6x : DRAM
 200x of one MAC), the layers are the paper's AlexNet CONV shapes at batch 1, and each of the
 dense ANN dataflows ws, os and rs of ``hwsim.dataflow`` is mapped layer by layer by its mapper
-(:func:`hwsim.dataflow.best_tiling`, objective energy) on specs built by
+(:func:`hwsim.mapper.best_tiling`, objective energy) on specs built by
 :func:`hwsim.compare.ann_spec` from the dense placement of ``mapping.placement.map_network``.
 
 Stages (each a function): chip (config + overrides) -> workload (nodes) -> placement -> spec ->
@@ -58,6 +58,7 @@ from arch_configs import ArchConfig, load_arch  # noqa: E402
 from hwsim import compare as X  # noqa: E402
 from hwsim import dataflow as D  # noqa: E402
 from hwsim import energy as E  # noqa: E402
+from hwsim import mapper as M  # noqa: E402
 from hwsim.counts import LayerCounts  # noqa: E402
 from hwsim.simulate import consumers  # noqa: E402
 from mapping.placement import map_network  # noqa: E402
@@ -183,8 +184,8 @@ def map_layer(arch: ArchConfig, mapping, nodes, node: Node, dataflow: str,
 
     start = time.perf_counter()
     try:
-        ch = D.best_tiling(spec, dataflow, cost)
-    except D.NoFit as e:
+        ch = M.best_tiling(spec, dataflow, cost)
+    except M.NoFit as e:
         return {"feasible": False, "why": str(e), "search_s": time.perf_counter() - start}
     search = time.perf_counter() - start
     parts = E.price(ch.accesses, arch, "ann")
@@ -382,7 +383,7 @@ def main() -> None:
     search = sum(r["search_s_all_partitions"] for r in every)
     calls = len(every) * len(PARTITIONS) * len(results["workload"])
     results["timing"] = {"wall_s": wall, "mapper_s": search, "mapper_calls": calls,
-                         "note": "mapper_s: time inside hwsim.dataflow.best_tiling over every "
+                         "note": "mapper_s: time inside hwsim.mapper.best_tiling over every "
                                  "layer x dataflow x partition x split x cost x chip"}
     Path(args.out).write_text(json.dumps(results, indent=1, default=float) + "\n")
     print(f"{base.description}\nE_MAC = {mac_pj(base):.4f} pJ; a 16-bit access costs "
