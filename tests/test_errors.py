@@ -606,7 +606,7 @@ BATTERY = [
     ("mapping", "node_nm over another node's scale", _map(arch=NODE_3), "technology.node_nm"),
     ("mapping", "json is a folder", _map(json_out=lambda t: t), "--json"),
     # python -m hwsim.sweep
-    ("sweep", "10**30 PEs", _sweep("--pes", str(10**30)), "pe_array.count"),
+    ("sweep", "10**30 PEs", _sweep("--pes", str(10**30)), "--pes"),
     ("sweep", "zero threshold", _sweep(model=_bad_ckpt("converted", ZERO_V)),
      "threshold.conv1"),
     ("sweep", "weight_bits 1000", _sweep(arch=WEIGHT_1000), "precision.weight_bits"),
