@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.files import atomic_path, write_text
+
 from .energy import ANN_PARTS, SNN_PARTS
 
 
@@ -121,8 +123,7 @@ def summary(report: dict) -> str:
 
 def write_json(report: dict, path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=1))
+    write_text(path, json.dumps(report, indent=1))  # tmp + rename: never half written
     return path
 
 
@@ -134,14 +135,14 @@ def write_csv(report: dict, out_dir: str | Path) -> list[Path]:
                 "snn_macs", "membrane_reads", "membrane_writes", "weight_reads", "cycles",
                 "membrane_level", "weight_level", "pes_used", "pe_load_imbalance"]
     paths = []
-    with open(out / "SNN_LAYERS.csv", "w", newline="") as f:
+    with atomic_path(out / "SNN_LAYERS.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(snn_cols + [f"energy_{k}_pj" for k in (*SNN_PARTS, "total")])
         for r in report["layers"]:
             w.writerow([r[c] for c in snn_cols] +
                        [r["energy_pj"][k] for k in (*SNN_PARTS, "total")])
     paths.append(out / "SNN_LAYERS.csv")
-    with open(out / "ANN_LAYERS.csv", "w", newline="") as f:
+    with atomic_path(out / "ANN_LAYERS.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["name", "kind", "ann_macs", "cycles", "weight_level"] +
                    [f"energy_{k}_pj" for k in (*ANN_PARTS, "total")])
@@ -149,7 +150,7 @@ def write_csv(report: dict, out_dir: str | Path) -> list[Path]:
             w.writerow([r["name"], r["kind"], r["ann_macs"], r["ann_cycles"], r["weight_level"]]
                        + [r["ann_energy_pj"][k] for k in (*ANN_PARTS, "total")])
     paths.append(out / "ANN_LAYERS.csv")
-    with open(out / "SUMMARY.csv", "w", newline="") as f:
+    with atomic_path(out / "SUMMARY.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["quantity", "value", "unit"])
         acc = report["accuracy"]
@@ -166,7 +167,7 @@ def write_csv(report: dict, out_dir: str | Path) -> list[Path]:
         w.writerow(["samples", report["samples"], "images"])
     paths.append(out / "SUMMARY.csv")
     d = report["dataflows"]
-    with open(out / "DATAFLOWS.csv", "w", newline="") as f:
+    with atomic_path(out / "DATAFLOWS.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["side", "dataflow", "best", "headline", "weights", "latency_cycles",
                     "latency_s", "search_s", "energy_total_pj", "parts_pj", "layer_mappings"])

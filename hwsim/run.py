@@ -22,17 +22,13 @@ from arch_configs import ConfigError, load_arch
 from arch_configs.schema import MAX_PES
 from model import checkpoint as C
 from model.bundled import bundled_model_path, bundled_sample
-from model.common import USER_ERRORS, load_splits
+from model.common import USER_ERRORS, UsageError, check_output, load_splits
 
 from . import report as R
 from .compare import Infeasible
 from .simulate import AnnMismatch, SimOptions, simulate
 
 MEMBRANE_LEVELS = ("register", "pe_sram", "glb", "dram", "auto")
-
-
-class UsageError(ValueError):
-    """A command-line value that cannot be simulated."""
 
 
 def overrides(pes: int | None = None, membrane: str | None = None, weights: str | None = None,
@@ -127,6 +123,10 @@ def main(argv: list[str] | None = None) -> dict:
             v = getattr(args, name)
             if v is not None and v < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be positive, got {v}")
+        for flag, path, folder in (("--json", args.json, False), ("--csv", args.csv, True),
+                                   ("--plot", args.plot, True)):
+            if path:
+                check_output(path, flag, folder)  # before any work
         arch = load_arch(args.arch, overrides(args.pes, args.membrane, args.weights,
                                               args.schedule, args.first_layer, args.dataflow))
         model_path = args.model or bundled_model_path()

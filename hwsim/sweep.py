@@ -54,6 +54,7 @@ from model import checkpoint as C
 from model.bundled import bundled_model_path
 from model.common import USER_ERRORS, progress
 from model.data import ArraySet, Dataset, stratified_indices
+from model.files import atomic_path, write_text
 
 from .counts import Counter
 from .energy import ANN_PARTS, SNN_PARTS
@@ -81,8 +82,20 @@ COLUMNS = POINT_COLUMNS + [
     "system_noc_cycles", "glb_utilisation", "dram_utilisation", "noc_utilisation",
     "compute_bound_cycles", "sim_latency_cycles", "sim_latency_s", "ann_latency_cycles",
     "ann_latency_s", "schedule", "membrane_levels", "weight_levels", "on_chip",
-    "spilled_bytes",
+    "spilled_bytes", "row_sha256",
 ]
+
+
+def row_checksum(cells: list[str]) -> str:
+    """The checksum of a row's cells (every column but the checksum itself): a row whose
+    value was cut short or altered, even to another valid number, no longer matches."""
+    return hashlib.sha256("\x1f".join(cells).encode()).hexdigest()[:16]
+
+
+def seal(row: dict[str, str]) -> dict[str, str]:
+    """The row with its ``row_sha256`` cell filled in."""
+    cells = [row[c] for c in COLUMNS[:-1]]
+    return {**dict(zip(COLUMNS[:-1], cells)), "row_sha256": row_checksum(cells)}
 
 
 class GridError(ValueError):
@@ -362,8 +375,8 @@ def report_row(rep: dict, key: str, point: Point, base: str) -> dict[str, str]:
         "weight_levels": "+".join(dict.fromkeys(r["weight_level"] for r in rep["layers"])),
         "on_chip": rep["mapping"]["on_chip"], "spilled_bytes": rep["mapping"]["spilled_bytes"],
     }
-    assert list(row) == COLUMNS, "report_row and COLUMNS disagree"
-    return {k: _cell(v) for k, v in row.items()}
+    assert list(row) == COLUMNS[:-1], "report_row and COLUMNS disagree"
+    return seal({k: _cell(v) for k, v in row.items()})
 
 
 def price_point(ckpt: C.Checkpoint, arch: ArchConfig, run: FunctionalRun, key: str,
@@ -383,14 +396,15 @@ class ResultsFile:
     sweeps that share an ``--out`` at once never drop each other's rows: an append first cuts
     off a row left unfinished at the end of the file by a killed writer, and :meth:`finish`
     reads the file again and merges before it rewrites it. On open, rows cut short by an
-    interruption, rows whose numeric cells do not read as numbers and repeated keys are dropped
-    (the first row of a key wins; dropped points are computed again) and the file is rewritten
-    atomically, so appends always start on a fresh line."""
+    interruption, rows whose checksum (``row_sha256``) does not match their cells and repeated
+    keys are dropped (the first row of a key wins; dropped points are computed again), a
+    damaged header is repaired from the intact rows, and the file is rewritten atomically, so
+    appends always start on a fresh line."""
 
     TEXT_COLUMNS = frozenset({"key", "model", "arch", "node", "membrane", "functional_match",
                               "schedule", "membrane_levels", "weight_levels", "on_chip",
                               "dataflow", "snn_dataflow", "ann_dataflow", "best_snn_dataflow",
-                              "best_ann_dataflow"})
+                              "best_ann_dataflow", "row_sha256"})
 
     def __init__(self, path: Path):
         self.path = path
@@ -417,8 +431,11 @@ class ResultsFile:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
     def _intact(self, cells: list[str]) -> bool:
-        """A whole row: every column, a point key, numbers where numbers belong."""
+        """A whole row: every column, a point key, numbers where numbers belong, and its
+        checksum matching its cells."""
         if len(cells) != len(COLUMNS) or not re.fullmatch(r"[0-9a-f]{16}", cells[0]):
+            return False
+        if cells[-1] != row_checksum(cells[:-1]):
             return False
         for name, v in zip(COLUMNS, cells):
             if v and name not in self.TEXT_COLUMNS:
@@ -438,11 +455,15 @@ class ResultsFile:
         header = next(reader, None)
         if header is None:
             return
-        if header != COLUMNS:
-            raise GridError(f"{self.path}: its columns are not this version's ({VERSION}); "
-                            "use another --out or remove the file")
-        for cells in reader:
-            if self._intact(cells) and cells[0] not in self.rows:
+        lines = list(reader)
+        intact = [cells for cells in lines if self._intact(cells)]
+        if header != COLUMNS and lines and not intact:
+            raise GridError(f"{self.path}: its columns are not this version's ({VERSION}) and "
+                            "none of its rows is; use another --out or move the file away")
+        # a damaged header with intact rows: the rows' checksums vouch for them, and the
+        # rewrite that follows every load repairs the header
+        for cells in intact:
+            if cells[0] not in self.rows:
                 self.rows[cells[0]] = dict(zip(COLUMNS, cells))
 
     def _rewrite(self, rows: list[dict[str, str]]) -> None:
@@ -731,7 +752,7 @@ def write_outputs(rows: list[dict[str, str]], out: Path, plots: bool = True) -> 
     keys = [rows[i]["key"] for i in front]
     front_acc = pareto_front(energy, latency, [-_f(r, "accuracy_snn") for r in rows])
     keys_acc = {rows[i]["key"] for i in front_acc}
-    with open(out / "pareto.csv", "w", newline="") as f:
+    with atomic_path(out / "pareto.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, COLUMNS, lineterminator="\n")
         w.writeheader()
         w.writerows(rows[i] for i in front)
@@ -749,7 +770,7 @@ def write_outputs(rows: list[dict[str, str]], out: Path, plots: bool = True) -> 
           f"Pareto front, {len(keys_acc)} on the energy-latency-accuracy front. Energy: SNN "
           "per image (full model); latency: the SimPy system model; stall % and NoC %: their "
           "shares of it on the critical path.\n\n" + text + "\n\n" + "\n".join(notes) + "\n")
-    (out / "summary.md").write_text(md)
+    write_text(out / "summary.md", md)
     paths = plot(rows, front, out, front_acc) if plots and rows else []
     return {"front": keys, "front_accuracy": sorted(keys_acc), "summary": md, "plots": paths}
 
@@ -878,10 +899,8 @@ def run_sweep(args, client=None) -> dict:
                    unit="point", disable=args.quiet)
 
     def done(task: Task, row: dict[str, str], rep: dict) -> None:
-        path = out / "reports" / f"{task.key}.json"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(rep, indent=1, default=float))
-        os.replace(tmp, path)
+        write_text(out / "reports" / f"{task.key}.json",
+                   json.dumps(rep, indent=1, default=float))  # a temporary file of its own
         prep.results.append(row)
         bar.set_postfix_str(f"T={row['timesteps']} {row['pes']} PEs {row['node']} "
                             f"{row['membrane']}: acc {float(row['accuracy_snn']):.3f}")

@@ -518,6 +518,16 @@ def _sweep(*flags, model=None, data=None, arch=None, out=None):
     return argv
 
 
+def _hwsim(*flags, model=None, data=None, arch=None):
+    def argv(t, ck):
+        a = ["--model", str(model(t, ck) if model else ck["converted"]),
+             "--data", str(data(t) if data else _npz(t)), "--samples", "4", "--quiet"]
+        if arch:
+            a += ["--arch", str(_yaml(t, arch))]
+        return a + [str(f(t)) if callable(f) else f for f in flags]
+    return argv
+
+
 def _a_file(t):
     (t / "file").write_text("")
     return t / "file"
@@ -605,6 +615,18 @@ BATTERY = [
     ("mapping", "10**30 PEs", _map(arch=PES_1E30), "pe_array.count"),
     ("mapping", "node_nm over another node's scale", _map(arch=NODE_3), "technology.node_nm"),
     ("mapping", "json is a folder", _map(json_out=lambda t: t), "--json"),
+    # python -m hwsim.run
+    ("run", "threads 0", _hwsim("--threads", "0"), "--threads"),
+    ("run", "threads -2", _hwsim("--threads", "-2"), "--threads"),
+    ("run", "10**30 PEs", _hwsim("--pes", str(10**30)), "--pes"),
+    ("run", "a dataflow of one side only", _hwsim("--dataflow", "ws"), "policy.dataflow"),
+    ("run", "an unknown dataflow pair", _hwsim("--dataflow", "os/rs_skip_x"), "policy.dataflow"),
+    ("run", "an ANN that is not a checkpoint", _hwsim("--ann", _a_file), "file"),
+    ("run", "zero threshold", _hwsim(model=_bad_ckpt("converted", ZERO_V)), "threshold.conv1"),
+    ("run", "weight_bits 1000", _hwsim(arch=WEIGHT_1000), "precision.weight_bits"),
+    ("run", "arch not UTF-8", _hwsim(arch=NOT_UTF8), "not UTF-8"),
+    ("run", "json is a folder", _hwsim("--json", lambda t: t), "--json"),
+    ("run", "csv folder is a file", _hwsim("--csv", _a_file), "--csv"),
     # python -m hwsim.sweep
     ("sweep", "10**30 PEs", _sweep("--pes", str(10**30)), "--pes"),
     ("sweep", "zero threshold", _sweep(model=_bad_ckpt("converted", ZERO_V)),
@@ -626,6 +648,9 @@ def _run(cli: str, argv: list[str]) -> int:
         return main(argv)
     if cli == "sweep":
         from hwsim.sweep import main
+    elif cli == "run":
+        from hwsim.run import main
+        argv = [*argv, "--threads", "1"] if "--threads" not in argv else argv
     else:
         main = TR.main if cli == "train" else E.main
         if "--threads" not in argv:
@@ -656,8 +681,8 @@ def test_battery(tiny_ckpts, tmp_path, capsys, cli, make, needle):
 
 
 def test_battery_is_large_enough():
-    assert len(BATTERY) >= 40
-    assert {c[0] for c in BATTERY} == {"train", "evaluate", "mapping", "sweep"}
+    assert len(BATTERY) >= 60
+    assert {c[0] for c in BATTERY} == {"train", "evaluate", "mapping", "sweep", "run"}
 
 
 def test_interrupted_evaluation_is_one_line(tiny_ckpts, tmp_path, capsys, interrupt):

@@ -198,4 +198,5 @@ def test_an_unwritable_output_path_is_one_error_line(tmp_path, npz_dir, capsys):
               "--json", str(tmp_path / "file" / "r.json")])
     assert e.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: cannot write"), lines
+    assert len(lines) == 1 and lines[0].startswith("error: --json"), lines  # before any work
+    assert "is a file, not a folder" in lines[0]

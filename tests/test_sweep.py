@@ -226,7 +226,7 @@ def test_pareto_front_by_hand():
 def _row(i: int, tag: str) -> dict[str, str]:
     row = {c: "x" if c in SW.ResultsFile.TEXT_COLUMNS else "1.5" for c in SW.COLUMNS}
     row["key"] = f"{tag}{i:015x}"
-    return row
+    return SW.seal(row)
 
 
 def _share_one_file(path, tag, n, barrier):
@@ -259,17 +259,34 @@ def test_two_processes_sharing_one_out_lose_no_row(tmp_path):
 
 def test_damaged_rows_are_dropped_and_recomputed_not_trusted(tmp_path):
     path = tmp_path / "points.csv"
-    good, letters, short = _row(1, "a"), _row(2, "a"), _row(3, "a")
+    good, letters, short, cut = _row(1, "a"), _row(2, "a"), _row(3, "a"), _row(4, "a")
     letters["snn_energy_pj"] = "12x4"  # a number with a letter in it
+    cut["snn_energy_pj"] = "1."  # a value cut short that still reads as a number
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, SW.COLUMNS, lineterminator="\n")
         w.writeheader()
-        w.writerows([good, letters])
+        w.writerows([good, letters, cut])
         f.write(",".join(short.values())[:-2])  # cut short by a kill: no newline
     results = SW.ResultsFile(path)
     assert list(results.rows) == [good["key"]]
     results.append(short)
     assert [r["key"] for r in read_csv(path)] == [good["key"], short["key"]]
+
+
+def test_a_damaged_header_is_repaired_from_the_intact_rows(tmp_path):
+    path = tmp_path / "points.csv"
+    rows = [_row(i, "a") for i in range(3)]
+    with open(path, "w", newline="") as f:
+        f.write("key,mo\x00del,arch\n")  # the header's line damaged
+        csv.DictWriter(f, SW.COLUMNS, lineterminator="\n").writerows(rows)
+    results = SW.ResultsFile(path)
+    assert list(results.rows) == [r["key"] for r in rows]
+    assert path.read_text().splitlines()[0] == ",".join(SW.COLUMNS)
+    other = tmp_path / "old.csv"  # another version's file: refused, not emptied
+    other.write_text("key,model\nabc,x\n")
+    with pytest.raises(SW.GridError, match="not this version"):
+        SW.ResultsFile(other)
+    assert other.read_text() == "key,model\nabc,x\n"
 
 
 def test_two_sweeps_into_one_out_at_once(setup, tmp_path):
