@@ -27,7 +27,6 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +38,8 @@ sys.path.insert(0, str(HERE))
 
 from arch_configs import load_arch  # noqa: E402
 from hwsim import compare as CMP  # noqa: E402
-from hwsim.counts import Counter  # noqa: E402
 from hwsim.simulate import consumers  # noqa: E402
-from hwsim.sweep import functional_run  # noqa: E402
-from mapping.graph import layer_graph  # noqa: E402
-from mapping.placement import map_network  # noqa: E402
+from hwsim.sweep import count_run, functional_run  # noqa: E402
 from model import checkpoint as C  # noqa: E402
 from model.bundled import bundled_model_path, bundled_sample  # noqa: E402
 from model.data import stratified_indices  # noqa: E402
@@ -54,14 +50,7 @@ MEMBRANES = ("auto", "glb", "dram")
 def priced(ckpt, run, arch):
     """(context, counts, comparison) of a functional run on a chip."""
     T = run.timesteps
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mapping = map_network(layer_graph(ckpt), arch)
-    counter = Counter(mapping, T, first_layer_once=arch.policy.first_layer == "once")
-    for events, n in run.batches:
-        counter.add(events, n)
-    for act, n in run.ann:
-        counter.add_ann(act, n)
+    mapping, counter, _ = count_run(ckpt, arch, run)
     nodes = ckpt.nodes()
     counts = [counter.layers[n.name] for n in nodes if n.synaptic]
     ctx = CMP.context(arch, mapping, nodes, T, consumers(nodes))

@@ -403,6 +403,20 @@ def _state(spec: LayerSpec, acc: Accesses) -> None:
         acc.read("V", level, n * spec.state_steps, spec.membrane_bits)
 
 
+def _begin(spec: LayerSpec, t: Tiling, size: int | None, rows: bool = False,
+           level: str | None = None) -> tuple[Accesses, float, int]:
+    """What every nest does first: the input stream over tiles of ``size`` positions (None:
+    whole spatial chunks; ``rows``: row segments), the compute and the operands read per
+    operation. Returns (accesses, synaptic operations, tiles)."""
+    acc = Accesses()
+    events, dense, n_tiles = spec.tile_events(size, rows)
+    _inputs(spec, acc, events, dense, t.k, t.stage, t.dataflow.endswith("_skip"), level)
+    macs = _macs(spec)
+    _compute(spec, acc, macs)
+    _operand_reads(spec, acc, macs)
+    return acc, macs, n_tiles
+
+
 # --------------------------------------------------------------------------- the loop nests
 def nest_os(spec: LayerSpec, t: Tiling) -> Accesses | None:
     """Output-stationary: a tile of kt×pt outputs in registers while its inputs stream by;
@@ -411,14 +425,8 @@ def nest_os(spec: LayerSpec, t: Tiling) -> Accesses | None:
         return None
     if t.stage and not _stage_fits(spec):
         return None
-    skip = t.dataflow.endswith("_skip")
-    acc = Accesses()
-    events, dense, _ = spec.tile_events(t.p)
-    _inputs(spec, acc, events, dense, t.k, t.stage, skip)
-    macs = _macs(spec)
-    _compute(spec, acc, macs)
-    _operand_reads(spec, acc, macs)
-    lockstep = spec.side == "ann" and not skip
+    acc, macs, _ = _begin(spec, t, t.p)
+    lockstep = spec.side == "ann" and not t.dataflow.endswith("_skip")
     passes = spec.repeat if spec.analog or spec.side == "ann" else max(1, spec.state_steps)
     _weights_from_home(spec, acc, macs, lockstep, passes)
     acc.rmw("V", "register", macs, spec.membrane_bits)  # the tile's partial sums
@@ -443,15 +451,9 @@ def nest_ws(spec: LayerSpec, t: Tiling) -> Accesses | None:
         return None
     if t.stage and not _stage_fits(spec, out_bits if t.local == "pe_sram" else 0):
         return None
-    skip = t.dataflow.endswith("_skip")
-    acc = Accesses()
-    events, dense, n_tiles = spec.tile_events(t.p)
-    _inputs(spec, acc, events, dense, t.k, t.stage, skip)
-    macs = _macs(spec)
-    _compute(spec, acc, macs)
-    _operand_reads(spec, acc, macs)
+    acc, macs, n_tiles = _begin(spec, t, t.p)
     per_pe = g.weights * n_tiles * spec.repeat  # each group's PE: Kb·C·k² per tile
-    _weights_from_home(spec, acc, per_pe, not skip, spec.repeat)
+    _weights_from_home(spec, acc, per_pe, not t.dataflow.endswith("_skip"), spec.repeat)
     acc.write("W", "register", per_pe, spec.weight_bits)
     acc.read("W", "register", macs, spec.weight_bits)
     acc.rmw("V", t.local, macs, spec.membrane_bits)
@@ -472,15 +474,9 @@ def nest_rs(spec: LayerSpec, t: Tiling) -> Accesses | None:
         return None
     if t.stage and not _stage_fits(spec):
         return None
-    skip = t.dataflow.endswith("_skip")
-    acc = Accesses()
-    events, dense, n_segments = spec.tile_events(t.p, rows=True)
-    _inputs(spec, acc, events, dense, t.k, t.stage, skip)
-    macs = _macs(spec)
-    _compute(spec, acc, macs)
-    _operand_reads(spec, acc, macs)
+    acc, macs, n_segments = _begin(spec, t, t.p, rows=True)
     per_pe = g.weights * n_segments * spec.repeat  # each group's PE: Kb·C·k² a segment
-    _weights_from_home(spec, acc, per_pe, not skip, spec.repeat)
+    _weights_from_home(spec, acc, per_pe, not t.dataflow.endswith("_skip"), spec.repeat)
     acc.write("W", "register", per_pe, spec.weight_bits)
     acc.read("W", "register", macs, spec.weight_bits)
     acc.rmw("V", "register", macs, spec.membrane_bits)
@@ -497,12 +493,7 @@ def nest_time_batched(spec: LayerSpec, t: Tiling) -> Accesses | None:
     g = spec.geometry
     if not tb_fits(spec, t.k, t.p, t.stage, t.local):
         return None
-    acc = Accesses()
-    events, dense, n_tiles = spec.tile_events(t.p)
-    _inputs(spec, acc, events, dense, t.k, t.stage, False, spec.batched_stream_level)
-    macs = _macs(spec)
-    _compute(spec, acc, macs)
-    _operand_reads(spec, acc, macs)
+    acc, macs, n_tiles = _begin(spec, t, t.p, level=spec.batched_stream_level)
     per_pe = g.weights * n_tiles  # every group's PE at every sub-chunk loads Kb·C·k² once
     _weights_from_home(spec, acc, per_pe, lockstep=False, passes=1)
     acc.write("W", "register", per_pe, spec.weight_bits)

@@ -183,6 +183,8 @@ def write_csv(report: dict, out_dir: str | Path) -> list[Path]:
     return paths
 
 
+PART_LABEL = {"membrane": "membrane / activations", "activations": "membrane / activations",
+              "spikes": "spikes / NoC", "noc": "spikes / NoC"}  # one legend entry for both
 PLOT_COLOURS = {"compute": "#4c72b0", "membrane": "#dd8452", "activations": "#dd8452",
                 "weights": "#55a868", "spikes": "#c44e52", "noc": "#c44e52",
                 "leakage": "#8172b3", "dram": "#937860"}
@@ -210,10 +212,7 @@ def plot(report: dict, out_dir: str | Path) -> list[Path]:
             vals = np.array([r[key][part] for r in layers]) / 1e6
             bars = ax.bar(x + off, vals, w, bottom=bottom, color=PLOT_COLOURS[part],
                           hatch=hatch, edgecolor="white", linewidth=0.3)
-            label = {"membrane": "membrane / activations", "activations":
-                     "membrane / activations", "spikes": "spikes / NoC", "noc": "spikes / NoC"
-                     }.get(part, part)
-            legend.setdefault(label, bars)
+            legend.setdefault(PART_LABEL.get(part, part), bars)
             bottom += vals
     ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("energy per image (µJ)")
@@ -262,9 +261,7 @@ def plot_dataflows(report: dict, path: Path) -> Path:
             v = e[part] / 1e6
             b = ax.bar(i, v, 0.7, bottom=bottom, color=PLOT_COLOURS[part],
                        hatch=None if side == "snn" else "//", edgecolor="white", linewidth=0.3)
-            legend.setdefault({"membrane": "membrane / activations",
-                               "activations": "membrane / activations",
-                               "spikes": "spikes / NoC", "noc": "spikes / NoC"}.get(part, part), b)
+            legend.setdefault(PART_LABEL.get(part, part), b)
             bottom += v
         if d["best"][side] == name:
             ax.bar(i, bottom, 0.7, fill=False, edgecolor="black", linewidth=1.5)

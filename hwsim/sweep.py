@@ -290,20 +290,28 @@ def functional_run(ckpt: C.Checkpoint, data: Dataset, timesteps: int, weight_bit
     return run
 
 
+def count_run(ckpt: C.Checkpoint, arch: ArchConfig, run: FunctionalRun):
+    """A functional run's events (and its ANN's activity) counted on a chip's mapping:
+    (mapping, counter, the warnings mapping it raised)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mapping = map_network(layer_graph(ckpt), arch)
+    counter = Counter(mapping, run.timesteps,
+                      first_layer_once=arch.policy.first_layer == "once")
+    for events, images in run.batches:
+        counter.add(events, images)
+    for act, images in run.ann:
+        counter.add_ann(act, images)
+    return mapping, counter, caught
+
+
 def point_report(ckpt: C.Checkpoint, arch: ArchConfig, run: FunctionalRun, model_name: str = "",
                  tiles: int = 8) -> dict:
     """The simulator's report (DESIGN.md §3) for one chip from a functional run, plus
     ``system``: the SimPy timing (``hwsim.system``) with the chip's bandwidths and with
     unlimited ones (``compute_bound``)."""
     T = run.timesteps
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        mapping = map_network(layer_graph(ckpt), arch)
-    counter = Counter(mapping, T, first_layer_once=arch.policy.first_layer == "once")
-    for events, images in run.batches:
-        counter.add(events, images)
-    for act, images in run.ann:
-        counter.add_ann(act, images)
+    mapping, counter, caught = count_run(ckpt, arch, run)
     opts = SimOptions(timesteps=T, progress=False, check=run.check)
     selected: dict = {}
     rep = build_report(ckpt, arch, mapping, counter, T, opts, run.samples, model_name,
