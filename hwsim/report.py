@@ -267,8 +267,7 @@ def plot_dataflows(report: dict, path: Path) -> Path:
             ax.bar(i, bottom, 0.7, fill=False, edgecolor="black", linewidth=1.5)
     ax.set_xticks(range(len(bars)), [f"{s.upper()} {n}" for s, n in bars], rotation=50,
                   ha="right", fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("energy per image (µJ)")
+    ax.set_ylabel("energy per image (µJ)")  # linear: stacked parts on a log axis mislead
     v = d["verdict"]
     m, ar = report["model"], report["arch"]
     ax.set_title(f"{m['architecture']} T={m['timesteps']} on {ar['name']}: every dataflow "
