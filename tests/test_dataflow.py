@@ -364,3 +364,39 @@ def test_the_mapper_minimises_the_objective_over_every_fitting_tiling(objective)
               (D.nest_os(s, t) for t in M.candidates(s, "os")) if acc is not None]
     assert ch.tried == len(values)
     assert M.objective_value(objective, ch.energy_pj, ch.cycles) == min(values)
+
+
+def test_break_even_finds_the_spike_scale_where_the_snn_costs_the_target():
+    """compare.break_even: with the SNN's own energy at 1.5x its spikes as the target, the
+    bisection lands on 1.5; an unreachable target (below the no-spike cost) gives None."""
+    import warnings
+
+    import torch
+
+    from hwsim import compare as CMP
+    from hwsim.counts import Counter
+    from hwsim.functional import run_batch, store
+    from hwsim.simulate import consumers
+    from mapping.placement import map_network
+    from model.data import normalise
+    from tests.test_hwsim import MEAN, STD, converted
+    ckpt, data = converted("tiny", 4, 3)
+    x = normalise(torch.from_numpy(data.images), MEAN, STD)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mapping = map_network(ckpt, ARCH)
+    counter = Counter(mapping, 3)
+    with torch.no_grad():
+        counter.add(run_batch(store(ckpt, 8), x, 3, record_spikes=False).events, len(x))
+    nodes = ckpt.nodes()
+    counts = [counter.layers[n.name] for n in nodes if n.synaptic]
+    ctx = CMP.context(ARCH, mapping, nodes, 3, consumers(nodes))
+
+    def energy(f):
+        scaled = [CMP.scaled_counts(lc, f) for lc in counts]
+        return CMP.evaluate(ctx, scaled, "snn", "os").energy_pj["total"]
+
+    assert energy(0.5) < energy(1.0) < energy(2.0)  # more spikes, more energy
+    f = CMP.break_even(ctx, counts, "os", energy(1.5), iterations=14)
+    assert f == pytest.approx(1.5, rel=1e-3)
+    assert CMP.break_even(ctx, counts, "os", energy(0.0) * 0.5) is None
