@@ -27,13 +27,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import dataclasses
 import hashlib
-import io
 import json
 import logging
-import math
 import os
 import re
 import sys
@@ -54,53 +51,26 @@ from model import checkpoint as C
 from model.bundled import bundled_model_path
 from model.common import USER_ERRORS, progress
 from model.data import ArraySet, Dataset, stratified_indices
-from model.files import atomic_path, write_text
+from model.files import write_text
 
 from .counts import Counter
 from .energy import ANN_PARTS, SNN_PARTS
 from .functional import AnnActivity, LayerEvents, MatchReport, store
 from .run import UsageError, load_images, overrides
 from .simulate import SimOptions, accuracy_summary, build_report, functional_pass
+from .sweep_outputs import write_outputs
+from .sweep_results import (
+    COLUMNS,
+    CSV_NAME,
+    VERSION,
+    GridError,
+    ResultsFile,
+    seal,
+)
 from .system import system_timing
 
-VERSION = 2  # of the row format and the point key (2: the dataflow model)
 MEMBRANE_LEVELS = (*LEVELS, "auto")
 NODE_NAMES = tuple(n for n in list_configs() if re.fullmatch(r"\d+nm", n))
-CSV_NAME = "points.csv"
-
-POINT_COLUMNS = ["key", "model", "arch", "timesteps", "pes", "node", "membrane", "dataflow",
-                 "samples"]
-COLUMNS = POINT_COLUMNS + [
-    "snn_dataflow", "ann_dataflow", "best_snn_dataflow", "best_ann_dataflow",
-    "best_energy_ratio", "ann_accuracy",
-    "accuracy_snn", "accuracy_reference", "functional_match", "spike_mismatches",
-    "prediction_mismatches", "mean_spike_rate",
-    "snn_energy_pj", "ann_energy_pj", "energy_ratio", "paper_snn_pj", "paper_ann_pj",
-    "paper_ratio",
-    *(f"snn_{p}_pj" for p in SNN_PARTS), *(f"ann_{p}_pj" for p in ANN_PARTS),
-    "latency_s", "latency_cycles", "system_compute_cycles", "system_memory_stall_cycles",
-    "system_noc_cycles", "glb_utilisation", "dram_utilisation", "noc_utilisation",
-    "compute_bound_cycles", "sim_latency_cycles", "sim_latency_s", "ann_latency_cycles",
-    "ann_latency_s", "schedule", "membrane_levels", "weight_levels", "on_chip",
-    "spilled_bytes", "row_sha256",
-]
-
-
-def row_checksum(cells: list[str]) -> str:
-    """The checksum of a row's cells (every column but the checksum itself): a row whose
-    value was cut short or altered, even to another valid number, no longer matches."""
-    return hashlib.sha256("\x1f".join(cells).encode()).hexdigest()[:16]
-
-
-def seal(row: dict[str, str]) -> dict[str, str]:
-    """The row with its ``row_sha256`` cell filled in."""
-    cells = [row[c] for c in COLUMNS[:-1]]
-    return {**dict(zip(COLUMNS[:-1], cells)), "row_sha256": row_checksum(cells)}
-
-
-class GridError(ValueError):
-    """A sweep that cannot run (bad grid, unknown name, unusable output folder)."""
-
 
 # ------------------------------------------------------------------------------------ the grid
 def parse_ints(text: str, flag: str) -> tuple[int, ...]:
@@ -396,137 +366,6 @@ def price_point(ckpt: C.Checkpoint, arch: ArchConfig, run: FunctionalRun, key: s
     return report_row(rep, key, point, base), rep
 
 
-# ------------------------------------------------------------------------------ the CSV file
-class ResultsFile:
-    """points.csv: one row per finished point, appended and flushed as points finish.
-
-    Every read and write of the file holds an exclusive ``flock`` on ``points.csv.lock``, so
-    sweeps that share an ``--out`` at once never drop each other's rows: an append first cuts
-    off a row left unfinished at the end of the file by a killed writer, and :meth:`finish`
-    reads the file again and merges before it rewrites it. On open, rows cut short by an
-    interruption, rows whose checksum (``row_sha256``) does not match their cells and repeated
-    keys are dropped (the first row of a key wins; dropped points are computed again), a
-    damaged header is repaired from the intact rows, and the file is rewritten atomically, so
-    appends always start on a fresh line."""
-
-    TEXT_COLUMNS = frozenset({"key", "model", "arch", "node", "membrane", "functional_match",
-                              "schedule", "membrane_levels", "weight_levels", "on_chip",
-                              "dataflow", "snn_dataflow", "ann_dataflow", "best_snn_dataflow",
-                              "best_ann_dataflow", "row_sha256"})
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.lock_path = path.with_name(path.name + ".lock")
-        self.rows: dict[str, dict[str, str]] = {}
-        try:
-            with self._locked():
-                self._load()
-                self._rewrite(list(self.rows.values()))
-        except OSError as e:
-            raise GridError(f"{path}: cannot write ({e.strerror})") from None
-
-    @contextlib.contextmanager
-    def _locked(self):
-        """Hold the exclusive lock of the results file (released on exit, or by the kernel
-        when the process dies)."""
-        import fcntl
-
-        with open(self.lock_path, "a") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-    def _intact(self, cells: list[str]) -> bool:
-        """A whole row: every column, a point key, numbers where numbers belong, and its
-        checksum matching its cells."""
-        if len(cells) != len(COLUMNS) or not re.fullmatch(r"[0-9a-f]{16}", cells[0]):
-            return False
-        if cells[-1] != row_checksum(cells[:-1]):
-            return False
-        for name, v in zip(COLUMNS, cells):
-            if v and name not in self.TEXT_COLUMNS:
-                try:
-                    float(v)
-                except ValueError:
-                    return False
-        return True
-
-    def _load(self) -> None:
-        """Merge the file's intact rows into :attr:`rows` (keys already there win)."""
-        if not self.path.is_file():
-            return
-        text = self.path.read_text()
-        complete = text if text.endswith("\n") else text[:text.rfind("\n") + 1]
-        reader = csv.reader(io.StringIO(complete))
-        header = next(reader, None)
-        if header is None:
-            return
-        lines = list(reader)
-        intact = [cells for cells in lines if self._intact(cells)]
-        if header != COLUMNS and lines and not intact:
-            raise GridError(f"{self.path}: its columns are not this version's ({VERSION}) and "
-                            "none of its rows is; use another --out or move the file away")
-        # a damaged header with intact rows: the rows' checksums vouch for them, and the
-        # rewrite that follows every load repairs the header
-        for cells in intact:
-            if cells[0] not in self.rows:
-                self.rows[cells[0]] = dict(zip(COLUMNS, cells))
-
-    def _rewrite(self, rows: list[dict[str, str]]) -> None:
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, COLUMNS, lineterminator="\n")
-            w.writeheader()
-            w.writerows(rows)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-
-    def _cut_unfinished_row(self) -> None:
-        """Truncate the file after its last newline (a writer killed mid-row left the rest)."""
-        with open(self.path, "rb+") as f:
-            end = f.seek(0, os.SEEK_END)
-            pos = end
-            while pos > 0:
-                step = min(pos, 1 << 16)
-                f.seek(pos - step)
-                block = f.read(step)
-                if pos == end and block.endswith(b"\n"):
-                    return
-                nl = block.rfind(b"\n")
-                if nl >= 0:
-                    f.truncate(pos - step + nl + 1)
-                    return
-                pos -= step
-            f.truncate(0)
-
-    def append(self, row: dict[str, str]) -> None:
-        if row["key"] in self.rows:
-            return
-        with self._locked():
-            if self.path.is_file():
-                self._cut_unfinished_row()
-            else:  # removed while the sweep ran: start it again with its header
-                self._rewrite([])
-            with open(self.path, "a", newline="") as f:
-                csv.DictWriter(f, COLUMNS, lineterminator="\n").writerow(row)
-                f.flush()
-                os.fsync(f.fileno())
-        self.rows[row["key"]] = row
-
-    def finish(self, order: list[str]) -> list[dict[str, str]]:
-        """Merge the rows other sweeps added meanwhile, rewrite in ``order`` (keys of this
-        grid), rows of other grids after them; return this grid's rows."""
-        with self._locked():
-            self._load()
-            mine = [self.rows[k] for k in order if k in self.rows]
-            wanted = set(order)
-            self._rewrite(mine + [r for k, r in self.rows.items() if k not in wanted])
-        return mine
-
-
 # ---------------------------------------------------------------------------------- execution
 @dataclass
 class Task:
@@ -601,186 +440,6 @@ def run_dask(tasks: list[Task], ckpt, data, spec: SweepSpec, base: str, batch_si
             fut.cancel()
         for fut in runs.values():
             fut.cancel()
-
-
-# ------------------------------------------------------------------------------------ results
-def pareto_front(*objectives: Iterable[float]) -> list[int]:
-    """Indices of the points no other point dominates, every objective minimised (another point
-    dominates if it is at least as good in all and strictly better in one); sorted by the
-    objectives."""
-    x = np.asarray([list(o) for o in objectives], float).T  # [points, objectives]
-    front = []
-    for i in range(len(x)):
-        dominated = (x <= x[i]).all(axis=1) & (x < x[i]).any(axis=1)
-        if not dominated.any():
-            front.append(i)
-    return sorted(front, key=lambda i: tuple(x[i]))
-
-
-def _f(row: dict[str, str], k: str) -> float:
-    return float(row[k]) if row[k] not in ("", None) else math.nan
-
-
-def _time(s: float) -> str:
-    for unit, f in (("s", 1.0), ("ms", 1e-3)):
-        if s >= f:
-            return f"{s / f:.3g} {unit}"
-    return f"{s / 1e-6:.3g} µs"
-
-
-def _eng(pj: float) -> str:
-    for unit, f in (("mJ", 1e9), ("µJ", 1e6), ("nJ", 1e3)):
-        if pj >= f:
-            return f"{pj / f:.4g} {unit}"
-    return f"{pj:.4g} pJ"
-
-
-def summary_table(rows: list[dict[str, str]], front: set[str], front_acc: set[str]) -> str:
-    """A markdown table of the points: accuracy, energy, latency; the Pareto fronts marked."""
-    head = ["T", "PEs", "node", "membrane", "dataflow", "accuracy", "SNN energy", "ANN/SNN",
-            "latency",
-            "stall %", "NoC %", "front E,L", "front E,L,acc"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        cyc = _f(r, "latency_cycles") or 1.0
-        lines.append("| " + " | ".join([
-            r["timesteps"], r["pes"], r["node"], r["membrane"],
-            f"{r['snn_dataflow']}/{r['ann_dataflow']}", f"{_f(r, 'accuracy_snn'):.3f}",
-            _eng(_f(r, "snn_energy_pj")),
-            f"{_f(r, 'energy_ratio'):.2f}x", _time(_f(r, "latency_s")),
-            f"{100 * _f(r, 'system_memory_stall_cycles') / cyc:.0f}",
-            f"{100 * _f(r, 'system_noc_cycles') / cyc:.0f}",
-            "*" if r["key"] in front else "", "*" if r["key"] in front_acc else ""]) + " |")
-    return "\n".join(lines)
-
-
-def plot(rows: list[dict[str, str]], front: list[int], out: Path,
-         front_acc: list[int] = ()) -> list[Path]:
-    """pareto.png (the energy-latency front; ``front_acc``, the front with accuracy as a third
-    objective, marked too), vs_timesteps.png, cycles_vs_pes.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
-
-    col = lambda k: np.array([_f(r, k) for r in rows])  # noqa: E731
-    energy, lat, acc = col("snn_energy_pj") / 1e6, col("latency_s") * 1e3, col("accuracy_snn")
-    T, pes = col("timesteps").astype(int), col("pes").astype(int)
-    hw = [(r["node"], r["membrane"]) for r in rows]
-    paths = []
-
-    fig, ax = plt.subplots(figsize=(7, 5))
-    sc = ax.scatter(lat, energy, c=acc, cmap="viridis", s=36, zorder=2)
-    fe, fl = energy[front], lat[front]
-    ax.step(fl[np.argsort(fl)], fe[np.argsort(fl)], where="post", color="k", lw=1, zorder=1)
-    ax.scatter(fl, fe, facecolors="none", edgecolors="red", s=110, lw=1.5, zorder=3,
-               label="Pareto front (energy, latency)")
-    extra = [i for i in front_acc if i not in front]
-    if extra:
-        ax.scatter(lat[extra], energy[extra], facecolors="none", edgecolors="k", marker="D",
-                   s=90, lw=1.2, zorder=3, label="... with accuracy as a third objective")
-    several_hw = len(set(hw)) > 1
-    for i in list(front) + (extra if len(extra) <= 12 else []):
-        label = f"T={T[i]}, {pes[i]} PEs" + (f", {hw[i][0]}, {hw[i][1]}" if several_hw else "")
-        ax.annotate(label, (lat[i], energy[i]), fontsize=7, xytext=(4, 4),
-                    textcoords="offset points")
-    ax.set(xscale="log", yscale="log", xlabel="latency per image (ms, SimPy system model)",
-           ylabel="SNN energy per image (µJ)", title="Energy vs latency (colour: accuracy)")
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_minor_formatter(NullFormatter())
-    fig.colorbar(sc, ax=ax, label="accuracy (simulator)")
-    ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    paths.append(out / "pareto.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
-
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    ts = sorted(set(T))
-    first = {t: next(i for i in range(len(rows)) if T[i] == t) for t in ts}
-    axes[0].plot(ts, [acc[first[t]] for t in ts], "o-", label="simulator (stored weights)")
-    axes[0].plot(ts, [_f(rows[first[t]], "accuracy_reference") for t in ts], "s--",
-                 label="full-precision model")
-    axes[0].set(xlabel="timesteps T", ylabel="accuracy", title="Accuracy vs T")
-    axes[0].legend(fontsize=8)
-    mid = sorted(set(pes))[len(set(pes)) // 2]
-    for h in dict.fromkeys(hw):
-        idx = [i for i in range(len(rows)) if hw[i] == h and pes[i] == mid]
-        idx.sort(key=lambda i: T[i])
-        axes[1].plot(T[idx], energy[idx], "o-", label=f"{h[0]}, V in {h[1]}")
-    axes[1].set(yscale="log", xlabel="timesteps T", ylabel="SNN energy per image (µJ)",
-                title=f"Energy vs T ({mid} PEs)")
-    axes[1].legend(fontsize=7)
-    h0 = hw[0]
-    for p in sorted(set(pes)):
-        idx = sorted((i for i in range(len(rows)) if hw[i] == h0 and pes[i] == p),
-                     key=lambda i: T[i])
-        axes[2].plot(T[idx], lat[idx], "o-", label=f"{p} PEs")
-    axes[2].set(yscale="log", xlabel="timesteps T", ylabel="latency per image (ms)",
-                title=f"Latency vs T ({h0[0]}, V in {h0[1]})")
-    axes[2].legend(fontsize=7)
-    for a in axes:
-        a.set_xticks(ts)
-    fig.tight_layout()
-    paths.append(out / "vs_timesteps.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for k, t in enumerate(ts):
-        idx = sorted((i for i in range(len(rows)) if hw[i] == h0 and T[i] == t),
-                     key=lambda i: pes[i])
-        color = f"C{k % 10}"
-        ax.plot(pes[idx], col("latency_cycles")[idx], "o-", color=color,
-                label=f"T={t} system (SimPy)")
-        ax.plot(pes[idx], col("sim_latency_cycles")[idx], "x:", color=color,
-                label=f"T={t} per-layer model")
-        ax.plot(pes[idx], col("compute_bound_cycles")[idx], ".--", color=color, alpha=0.5,
-                label=f"T={t} compute-bound")
-    ax.set(xscale="log", yscale="log", xlabel="PE count", ylabel="cycles per image",
-           title=f"Cycles vs PE count ({h0[0]}, V in {h0[1]})")
-    ax.set_xticks(sorted(set(pes)))
-    ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    paths.append(out / "cycles_vs_pes.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
-    return paths
-
-
-def write_outputs(rows: list[dict[str, str]], out: Path, plots: bool = True) -> dict:
-    """pareto.csv, summary.md and the plots from this grid's rows; returns the front's keys
-    and the summary text."""
-    energy = [_f(r, "snn_energy_pj") for r in rows]
-    latency = [_f(r, "latency_s") for r in rows]
-    front = pareto_front(energy, latency)
-    keys = [rows[i]["key"] for i in front]
-    front_acc = pareto_front(energy, latency, [-_f(r, "accuracy_snn") for r in rows])
-    keys_acc = {rows[i]["key"] for i in front_acc}
-    with atomic_path(out / "pareto.csv") as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows[i] for i in front)
-    text = summary_table(rows, set(keys), keys_acc)
-    best = {"highest accuracy (then least energy)": min(
-                rows, key=lambda r: (-_f(r, "accuracy_snn"), _f(r, "snn_energy_pj"))),
-            "lowest energy": min(rows, key=lambda r: _f(r, "snn_energy_pj")),
-            "lowest latency": min(rows, key=lambda r: (_f(r, "latency_s"),
-                                                       _f(r, "snn_energy_pj")))}
-    notes = [f"- {what}: T={r['timesteps']}, {r['pes']} PEs, {r['node']}, V in "
-             f"{r['membrane']} (accuracy {_f(r, 'accuracy_snn'):.3f}, "
-             f"{_eng(_f(r, 'snn_energy_pj'))}, {_time(_f(r, 'latency_s'))})"
-             for what, r in best.items()]
-    md = ("# Sweep summary\n\n" + f"{len(rows)} points; {len(keys)} on the energy-latency "
-          f"Pareto front, {len(keys_acc)} on the energy-latency-accuracy front. Energy: SNN "
-          "per image (full model); latency: the SimPy system model; stall % and NoC %: their "
-          "shares of it on the critical path.\n\n" + text + "\n\n" + "\n".join(notes) + "\n")
-    write_text(out / "summary.md", md)
-    paths = plot(rows, front, out, front_acc) if plots and rows else []
-    return {"front": keys, "front_accuracy": sorted(keys_acc), "summary": md, "plots": paths}
 
 
 # ---------------------------------------------------------------------------------------- CLI

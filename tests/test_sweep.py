@@ -11,6 +11,7 @@ from arch_configs import load_arch
 from hwsim import sweep as SW
 from hwsim.run import load_images
 from hwsim.simulate import SimOptions, simulate
+from hwsim.sweep_outputs import pareto_front
 from model import checkpoint as C
 from model.architectures import build_architecture
 from model.conversion import balance_thresholds
@@ -219,8 +220,8 @@ def test_pareto_front_by_hand():
     energy = [1, 2, 3, 2, 1, 4]
     latency = [5, 2, 1, 3, 5, 4]
     # 0 and 4 tie (neither dominates); 3 is dominated by 1; 5 by 1
-    assert SW.pareto_front(energy, latency) == [0, 4, 1, 2]
-    assert SW.pareto_front(energy, latency, [0, 0, 0, -1, 0, -2]) == [0, 4, 1, 3, 2, 5]
+    assert pareto_front(energy, latency) == [0, 4, 1, 2]
+    assert pareto_front(energy, latency, [0, 0, 0, -1, 0, -2]) == [0, 4, 1, 3, 2, 5]
 
 
 def _row(i: int, tag: str) -> dict[str, str]:
