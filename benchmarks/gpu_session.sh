@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One lent GPU session (15 minutes, at most 10 per command) for the bundled default, in two calls
 # on the same warm machine. Here, first:
-#   mkdir -p .gpu && cp ../shared/data/cifar10/{cifar10-jpeg.tar.xz,to_npz.py} .gpu/
+#   mkdir -p .gpu && cp ARCHIVE .gpu/cifar10-jpeg.tar.xz   # the CIFAR-10 JPEG archive (docs/data.md)
 #   grep -qx '/.gpu/' .git/info/exclude || echo /.gpu/ >> .git/info/exclude
 # then, through the device tool, with carry [".gpu"] and timeout 590 (OUT is set there):
 #   bash benchmarks/gpu_session.sh ann     # smoke chain, ANN (~420 s), conversions T = 5 and 10
@@ -14,7 +14,7 @@
 set -euo pipefail
 stage=${1:?usage: gpu_session.sh ann|snn}
 : "${OUT:?OUT is set by the device tool}"
-[ -f /tmp/data/train.npz ] || python3 .gpu/to_npz.py .gpu/cifar10-jpeg.tar.xz /tmp/data
+[ -f /tmp/data/train.npz ] || python3 tools/cifar10_to_npz.py .gpu/cifar10-jpeg.tar.xz /tmp/data
 export PYTHONPATH=. PYTHONUNBUFFERED=1
 common=(--data /tmp/data --run /tmp/run --pack "$OUT" --arches "${ARCHES:-compact}"
         --deadline 540 ${EXTRA:-})

@@ -54,7 +54,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# anchors measured on this machine (DESIGN.md §4, §5)
+# anchors measured on this machine (docs/DESIGN.md §4, §5)
 ANCHORS = ("SANA-FE: 2.5-4 M synaptic events/s, VGG16 does not fit in 24 GB; "
            "SCALE-Sim 3.0.0: 300 s and 8.7 GB for one VGG16-CIFAR image (cycles only, no spikes)")
 

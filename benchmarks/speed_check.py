@@ -31,10 +31,11 @@ def main() -> None:
     ap.add_argument("--images", default="32,160", help="two image counts: the marginal cost "
                     "per image is the slope between them (fixed costs cancel)")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--data", default="/work/data/cifar10")
+    ap.add_argument("--data", help="a CIFAR-10 folder (docs/data.md; default: the bundled "
+                                   "1,000-image test sample)")
     args = ap.parse_args()
     n1, n2 = (int(v) for v in args.images.split(","))
-    data = args.data if Path(args.data).is_dir() else None
+    data = args.data if args.data and Path(args.data).is_dir() else None
     path = Path(tempfile.gettempdir()) / "sim_speed" / "vgg16_cifar10_T5.pt"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

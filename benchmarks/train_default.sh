@@ -4,7 +4,7 @@
 # stages concurrently under a time budget), then the weights-only ablation, and evaluate
 # everything once on the full test set. Every step resumes from OUT.resume.pt when rerun.
 #   bash benchmarks/train_default.sh [DATA_DIR] [RUN_DIR]
-# DATA_DIR holds train.npz/test.npz (python ../shared/data/cifar10/to_npz.py ARCHIVE DATA_DIR).
+# DATA_DIR holds train.npz/test.npz (python tools/cifar10_to_npz.py ARCHIVE DATA_DIR; docs/data.md).
 set -euo pipefail
 DATA=${1:-/work/data/cifar10}
 RUN=${2:-runs/compact}

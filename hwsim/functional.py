@@ -1,7 +1,7 @@
 """The simulator's functional datapath: real images through the chip's own LIF datapath, layer by
 layer over all T steps, event by event, and the check against the PyTorch model.
 
-Exact by construction (DESIGN.md §2): the chip stores each layer's weights in fixed point,
+Exact by construction (docs/DESIGN.md §2): the chip stores each layer's weights in fixed point,
 ``weight_bits`` wide with a power-of-two scale, so every weight is k·2^-e. Inputs to spiking
 layers are spikes (0/1) or pooled spikes (multiples of 1/4), so every partial sum is an integer
 multiple of 2^-(e+2) and, while it stays inside the float32 mantissa, exact in any order. The

@@ -1,4 +1,4 @@
-"""One simulation: a checkpoint, a chip and images in; the report (DESIGN.md §3) out.
+"""One simulation: a checkpoint, a chip and images in; the report (docs/DESIGN.md §3) out.
 
 Images stream through in batches (memory stays bounded): each batch runs through the chip's
 functional datapath (``functional.run_batch``), is checked against the PyTorch model on the
@@ -96,15 +96,6 @@ def consumers(nodes) -> dict[str, list[str]]:
             if p is not None and p != n.name:
                 out.setdefault(p, []).append(n.name)
     return out
-
-
-def _membrane_level(nodes, mapping: Mapping, name: str) -> str | None:
-    """A shortcut conv writes into the membranes of the layer that adds it."""
-    lm = mapping.layer(name)
-    if lm.neuron is not None:
-        return lm.membrane_level
-    target = next(n.name for n in nodes if n.residual == name)
-    return mapping.layer(target).membrane_level
 
 
 @dataclass
@@ -296,7 +287,7 @@ def _layer_row(lc: LayerCounts, snn: E.LayerCost, ann: E.LayerCost, lm, v_level)
 def build_report(ckpt: Checkpoint, arch: ArchConfig, mapping: Mapping, counter: Counter, T: int,
                  opts: SimOptions, samples: int, model_name: str,
                  selected_out: dict | None = None) -> dict:
-    """The report (DESIGN.md §3) from the counts: every dataflow on both sides
+    """The report (docs/DESIGN.md §3) from the counts: every dataflow on both sides
     (``hwsim.compare``), the headline pair per layer and in total, the paper's formula.
     ``selected_out`` (a dict) receives the headline pair's per-layer costs (``snn``, ``ann``:
     lists of ``energy.LayerCost``) for the system timing."""

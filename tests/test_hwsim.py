@@ -1,6 +1,6 @@
 """The simulator against independent references: hand counts, energies and cycles of
 micro-networks fed known spikes; bit-exact agreement with the PyTorch model on converted nets;
-conservation, node and PE scaling; the paper's Table 3 (DESIGN.md §2, docs/hwsim.md)."""
+conservation, node and PE scaling; the paper's Table 3 (docs/DESIGN.md §2, docs/hwsim.md)."""
 
 import math
 import warnings

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CIFAR, IMAGENET = (3, 32, 32), (3, 224, 224)
 KINDS = {"input", "conv", "linear", "avgpool", "flatten", "add", "output"}
 
-# Hand counts (DESIGN.md §1 and by hand from the layer shapes; Eq. 16 of the paper).
+# Hand counts (docs/DESIGN.md §1 and by hand from the layer shapes; Eq. 16 of the paper).
 HAND = [
     ("vgg16", 10, CIFAR, 338_403_328, 39_917_248),
     # VGG6: 1728 + 73,728 + 147,456 conv weights, FC 8192*4096 + 4096*4096 + 4096*10

@@ -42,8 +42,8 @@ def main() -> None:
         f"reset `{ckpt.reset}`, γ = {ckpt.gamma}",
         "- trained with this project's own pipeline (`python -m model.train ann|convert|snn`; "
         "every stage's settings are in the training history below) on CIFAR-10 (JPEG q75) "
-        "from `../shared/data/cifar10` (45,000 train / 5,000 validation images: the last 500 "
-        "of each class held out; model selection on validation only)",
+        "(the copy described in `docs/data.md`; 45,000 train / 5,000 validation images: the "
+        "last 500 of each class held out; model selection on validation only)",
     ]
     if args.note:
         lines.append(f"- {args.note}")
@@ -71,9 +71,8 @@ def main() -> None:
     lines += ["", "## Test images", "",
               "`cifar10_test_sample.npz`: 1,000 CIFAR-10 (JPEG q75) test images, 100 per class, "
               "chosen by `tools/make_bundled_sample.py` (stratified, seed 0) from "
-              "`../shared/data/cifar10/test.npz`; `source_index` holds their indices there. "
-              "Provenance of the images: `../shared/data/cifar10/SOURCE.md` (CIFAR-10, "
-              "Krizhevsky 2009)."]
+              "the test split of that copy; `source_index` holds their indices there. "
+              "Provenance of the images: `docs/data.md` (CIFAR-10, Krizhevsky 2009)."]
     (BUNDLE / "PROVENANCE.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out} and {BUNDLE / 'PROVENANCE.md'}")
 
