@@ -269,10 +269,9 @@ def segments(spec: LayerSpec, size: int, rows: bool = False) -> tuple[np.ndarray
     return np.concatenate(starts), np.concatenate(sizes)
 
 
-def _macs(spec: LayerSpec, act: Activity | None = None) -> float:
+def _macs(spec: LayerSpec) -> float:
     """Multiply-accumulates (ANN, analog) or accumulates (spikes) per image, with repeats."""
-    act = act or spec.activity
-    return act.accumulates_per_channel * spec.geometry.K * spec.repeat
+    return spec.activity.accumulates_per_channel * spec.geometry.K * spec.repeat
 
 
 def _stage_fits(spec: LayerSpec, reserved_bits: float = 0.0) -> bool:

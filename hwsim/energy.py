@@ -174,7 +174,7 @@ def _weights(acc: Accesses, level: str, uses: float, fetched: float, bits: int) 
     acc.read("W", level, uses, bits)
 
 
-def snn_scatter(arch: ArchConfig, mapping: Mapping, lc: LayerCounts,
+def snn_scatter(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: LayerMapping,
                 membrane_level: str | None, destinations: int) -> Accesses:
     """The SNN's ``scatter`` dataflow (today's accounting, module docstring), as accesses."""
     p = arch.precision
@@ -188,7 +188,7 @@ def snn_scatter(arch: ArchConfig, mapping: Mapping, lc: LayerCounts,
         acc.op("mult", acs, max(p.weight_bits, p.activation_bits))
         acc.op("add", acs, vb)
         steps_computed = int((lc.accumulates > 0).sum())
-        _weights(acc, lm_level(mapping, lc), acs, lc.params * steps_computed, p.weight_bits)
+        _weights(acc, lm.weight_level, acs, lc.params * steps_computed, p.weight_bits)
         pixels = lc.per_image(lc.input_events)
         computed = lc.accumulates > 0
         acc.read("I", mapping.buffer_level, pixels[computed].sum(), p.activation_bits)
@@ -199,7 +199,7 @@ def snn_scatter(arch: ArchConfig, mapping: Mapping, lc: LayerCounts,
         # identity-shortcut adds read no weight; from DRAM, each step fetches the weights its
         # events need, at most the whole layer
         uses = lc.per_image(lc.accumulates - lc.residual_events)
-        _weights(acc, lm_level(mapping, lc), uses.sum(), np.minimum(uses, lc.params).sum(),
+        _weights(acc, lm.weight_level, uses.sum(), np.minimum(uses, lc.params).sum(),
                  p.weight_bits)
         acc.rmw("V", v_level, acs, vb)
     if lc.neuron == "lif":
@@ -220,14 +220,10 @@ def destinations(mapping: Mapping, consumers: dict[str, list[str]], name: str) -
     return max(1, sum(mapping.layer(c).pes_used for c in consumers.get(name, [])))
 
 
-def lm_level(mapping: Mapping, lc: LayerCounts) -> str:
-    return mapping.layer(lc.name).weight_level
-
-
 def snn_layer_cost(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: LayerMapping,
                    membrane_level: str | None, destinations: int) -> LayerCost:
     """Energy (pJ, per image, without leakage) and cycles of one SNN layer on ``scatter``."""
-    acc = snn_scatter(arch, mapping, lc, membrane_level, destinations)
+    acc = snn_scatter(arch, mapping, lc, lm, membrane_level, destinations)
     t = traffic(acc)
     return LayerCost(lc.name, price(acc, arch, "snn"), snn_cycles(arch, lc, t), t, acc)
 

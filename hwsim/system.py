@@ -47,8 +47,9 @@ from arch_configs import ArchConfig
 from mapping.placement import Mapping
 
 from . import energy as E
+from .compare import membrane_levels
 from .counts import Counter, LayerCounts
-from .simulate import _membrane_level, consumers
+from .simulate import consumers
 
 RESOURCES = ("glb", "dram", "noc")
 PARTS = ("compute", "memory_stall", "noc")
@@ -355,6 +356,7 @@ def layer_works(arch: ArchConfig, mapping: Mapping, counter: Counter, nodes,
     ``traffic``: a dataflow's bits per level for each layer (``energy.LayerCost.traffic``),
     spread evenly over the steps (default: ``scatter``'s, step by step)."""
     cons = consumers(nodes)
+    levels = membrane_levels(nodes, mapping)
     synaptic = [n for n in nodes if n.synaptic]
     feeds: dict[str, list[str]] = {}
     for src, dsts in cons.items():
@@ -365,7 +367,7 @@ def layer_works(arch: ArchConfig, mapping: Mapping, counter: Counter, nodes,
     out = []
     for n in synaptic:
         lc, lm = counter.layers[n.name], mapping.layer(n.name)
-        v_level = _membrane_level(nodes, mapping, n.name)
+        v_level = levels[n.name]
         dest = E.destinations(mapping, cons, n.name)
         compute = E.compute_cycles(arch, lc)
         if traffic is not None and n.name in traffic:

@@ -146,17 +146,6 @@ class Activity:
         self._F = np.concatenate([[0.0], np.asarray(self.fanin, np.float64).reshape(-1)
                                   .cumsum()])
 
-    def scaled(self, factor: float) -> Activity:
-        """The same layer with every event multiplied by ``factor`` (break-even analysis)."""
-        return Activity(self.geometry, self.event_map * factor, self.fanin * factor,
-                        self.output_events * factor, self.images,
-                        self.extra_accumulates * factor)
-
-    @property
-    def events(self) -> float:
-        """Non-zero inputs per image."""
-        return float(self._S[-1, -1]) / self.images
-
     def window_events(self, start, size) -> np.ndarray:
         """Per image, events in the input window of each chunk of output positions. With
         stride >= kernel no two positions share an input, so a window holds exactly its

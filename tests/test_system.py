@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 from arch_configs import load_arch
 from hwsim import energy as E
 from hwsim import system as S
+from hwsim.compare import membrane_levels
 from hwsim.counts import Counter
 from hwsim.functional import run_batch, store
-from hwsim.simulate import SimOptions, _membrane_level, build_report, consumers
+from hwsim.simulate import SimOptions, build_report, consumers
 from mapping.graph import layer_graph
 from mapping.placement import map_network
 from model.architectures import build_architecture
@@ -186,7 +187,7 @@ def test_step_work_adds_up_to_the_simulators_layer_costs(counted, pes, membrane,
     big, _, _ = priced(ckpt, events, {**over, **UNLIMITED})
     for lw in S.layer_works(arch, mapping, counter, nodes):
         lc, lm = counter.layers[lw.name], mapping.layer(lw.name)
-        v, dest = _membrane_level(nodes, mapping, lw.name), E.destinations(mapping, cons,
+        v, dest = membrane_levels(nodes, mapping)[lw.name], E.destinations(mapping, cons,
                                                                             lw.name)
         whole = E.snn_layer_cost(arch, mapping, lc, lm, v, dest).traffic.bits
         assert sum(s.glb_bits for s in lw.steps) == pytest.approx(whole["glb"])
