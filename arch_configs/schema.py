@@ -68,6 +68,11 @@ MAX_BITS = 64
 # float32 its functional run and bit-exact check compute in (hwsim/functional.py): the
 # 24-bit significand holds |k| < 2^24, so weights up to 25 bits; quantize_pow2 needs >= 2.
 INT_WEIGHT_BITS = (2, 25)
+# Its membranes are B-bit fixed point (model.neuron.MembraneFormat), exact in float32 for
+# B <= 24. The fp datapath simulates full-precision weights and membranes (float64 on both
+# sides), which is a 32-bit float chip's arithmetic and no narrower one's.
+INT_MEMBRANE_BITS = (2, 24)
+FP_BITS = 32
 
 
 @dataclass(frozen=True)
@@ -226,7 +231,9 @@ class Precision:
         "datapath: its fixed-point weights are simulated exactly in float32)", "bits", gt=0,
         le=MAX_BITS))
     membrane_bits: int = field(metadata=meta(
-        "membrane potential (and accumulator) width", "bits", gt=0, le=MAX_BITS))
+        f"membrane potential (and accumulator) width ({INT_MEMBRANE_BITS[0]} to "
+        f"{INT_MEMBRANE_BITS[1]} on the int datapath: fixed point, simulated as such)", "bits",
+        gt=0, le=MAX_BITS))
     spike_bits: int = field(metadata=meta(
         "width of one spike in buffers and on the NoC", "bits", gt=0, le=MAX_BITS))
     activation_bits: int = field(metadata=meta(
@@ -234,11 +241,27 @@ class Precision:
     source: str = field(metadata=meta("why these widths"))
 
     def problems(self) -> list[tuple[str, str, Any]]:
-        lo, hi = INT_WEIGHT_BITS
-        if self.datapath == "int" and not lo <= self.weight_bits <= hi:
-            return [("weight_bits", f"{lo} to {hi} bits on the int datapath (its fixed-point "
-                     "weights are simulated exactly in float32)", self.weight_bits)]
-        return []
+        """Widths the simulated datapath would not honour (it would price one format and
+        compute in another)."""
+        out = []
+        if self.datapath == "int":
+            lo, hi = INT_WEIGHT_BITS
+            if not lo <= self.weight_bits <= hi:
+                out.append(("weight_bits", f"{lo} to {hi} bits on the int datapath (its "
+                            "fixed-point weights are simulated exactly in float32)",
+                            self.weight_bits))
+            lo, hi = INT_MEMBRANE_BITS
+            if not lo <= self.membrane_bits <= hi:
+                out.append(("membrane_bits", f"{lo} to {hi} bits on the int datapath (its "
+                            "fixed-point membranes are simulated exactly in float32)",
+                            self.membrane_bits))
+        else:
+            for key in ("weight_bits", "membrane_bits"):
+                if getattr(self, key) != FP_BITS:
+                    out.append((key, f"{FP_BITS} on the fp datapath (it simulates "
+                                "full-precision float arithmetic; use datapath: int for "
+                                "narrower formats)", getattr(self, key)))
+        return out
 
 
 @dataclass(frozen=True)

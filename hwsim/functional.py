@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -25,6 +27,7 @@ import torch.nn.functional as F
 from model.architectures import Node
 from model.checkpoint import Checkpoint
 from model.network import Network
+from model.neuron import MembraneFormat
 
 from . import kernels as K
 
@@ -56,9 +59,8 @@ class StoredModel:
     a flatten reads its input in torch's (C, H, W) order); ``dense_weights`` the same weights
     in torch's layout (for the analog first layer's dense MACs); ``leak`` and ``threshold`` λ
     and v of every LIF layer as the model's float32 parameters hold them; ``exponents`` the
-    fixed-point exponent e of each layer (step 2^-e). ``full_precision``: the stored weights
-    are the checkpoint's float32 weights bit for bit (already on the chip's grid), so this
-    model's outputs are the full-precision model's.
+    fixed-point exponent e of each layer (step 2^-e). ``membranes``: each LIF and output layer's
+    fixed-point membrane (empty: float membranes).
 
     A linear layer's torch weight in ``net`` is a transposed view of its event weights (one
     copy of the largest matrices, not two).
@@ -75,7 +77,7 @@ class StoredModel:
     dtype: torch.dtype
     exact: bool
     weight_bits: int | None
-    full_precision: bool = False
+    membranes: dict[str, MembraneFormat] = field(default_factory=dict)
 
 
 def _event_layout(n: Node, w: torch.Tensor) -> np.ndarray:
@@ -86,39 +88,88 @@ def _event_layout(n: Node, w: torch.Tensor) -> np.ndarray:
     return w.clone(memory_format=torch.contiguous_format).numpy()
 
 
-def store(ckpt: Checkpoint, weight_bits: int | None) -> StoredModel:
+def store(ckpt: Checkpoint, weight_bits: int | None, membrane_bits: int | None = None,
+          T: int | None = None) -> StoredModel:
     """Quantize a checkpoint's weights for the chip (``weight_bits`` None: keep float, run in
-    float64)."""
+    float64); with ``membrane_bits`` (int datapath only) the membranes are fixed point too,
+    sized for ``T`` steps (default the checkpoint's): see :func:`membrane_formats`."""
     exact = weight_bits is not None
+    if membrane_bits is not None and not exact:
+        raise ValueError("fixed-point membranes need fixed-point weights (weight_bits)")
     dtype = torch.float32 if exact else torch.float64
     net = ckpt.build(dtype).eval()
     event_weights, exponents = {}, {}
-    unchanged = exact
     with torch.no_grad():
         for n in net.nodes:
             if not n.synaptic:
                 continue
             w = net.weight(n.name)
             if exact:
-                q, e = quantize_pow2(w.data, weight_bits)
-                unchanged = unchanged and torch.equal(q, w.data)
-                w.data = q
+                w.data, e = quantize_pow2(w.data, weight_bits)
                 exponents[n.name] = e
             event_weights[n.name] = _event_layout(n, w)
             if n.kind == "linear":  # share: torch's [F_out, F_in] as a view of [F_in, F_out]
                 w.data = torch.from_numpy(event_weights[n.name]).T
     lif = {n.name: net.neuron(n.name) for n in net.spiking_layers}
+    formats = {}
+    if membrane_bits is not None:
+        formats = membrane_formats(
+            net.nodes, {n.name: net.weight(n.name) for n in net.nodes if n.synaptic},
+            {k: p.threshold.item() for k, p in lif.items()}, membrane_bits,
+            T or ckpt.timesteps)
+        _fixed_point_lif(lif, formats)
+        net.membrane_formats = formats
     return StoredModel(net.nodes, net, event_weights,
                        {n.name: net.weight(n.name) for n in net.nodes if n.synaptic},
                        {k: p.leak.item() for k, p in lif.items()},
                        {k: p.threshold.item() for k, p in lif.items()},
                        net.reset == "leaked", exponents, dtype, exact, weight_bits,
-                       full_precision=unchanged)
+                       membranes=formats)
 
 
-def reference_model(ckpt: Checkpoint, stored: StoredModel) -> StoredModel | None:
-    """The full-precision model (the checkpoint's weights, float32) on the event datapath, for
-    ``accuracy.reference``; None when ``stored`` already is that model (its outputs serve).
+MEMBRANE_RANGE = 4.0  # a LIF membrane holds ±4 thresholds: v plus a large step's input
+
+
+def membrane_formats(nodes: tuple[Node, ...], weights: dict[str, torch.Tensor],
+                     thresholds: dict[str, float], bits: int,
+                     T: int) -> dict[str, MembraneFormat]:
+    """Each LIF and output layer's fixed-point membrane, ``bits`` wide; its LSB is the smallest
+    power of two whose range covers the layer's bound (a per-layer scale, as a designer sets
+    it: narrow membranes lose resolution first).
+
+    LIF layers: ±MEMBRANE_RANGE·v (the threshold plus a large step's input). The output
+    layer's accumulator (no threshold): its worst case over T steps, T · max over outputs of
+    Σ|w| (every input at its largest value, 1, at every step), so it never saturates.
+    Each update is floored onto the grid.
+    """
+    formats = {}
+    for n in nodes:
+        if n.neuron == "lif":
+            bound = MEMBRANE_RANGE * float(thresholds[n.name])
+        elif n.neuron == "integrate":
+            w = weights[n.name].detach()
+            bound = T * float(w.abs().reshape(w.shape[0], -1).sum(dim=1).max())
+        else:
+            continue
+        k = math.ceil(math.log2(max(bound, 2.0 ** -60) / 2 ** (bits - 1)))
+        formats[n.name] = MembraneFormat(bits, 2.0 ** k)
+    return formats
+
+
+def _fixed_point_lif(lif: dict, formats: dict[str, MembraneFormat]) -> None:
+    """Put each layer's λ and v in the membrane's registers (in place): λ a fraction in steps
+    of 2^-(B-1), v rounded onto the membrane's grid."""
+    with torch.no_grad():
+        for name, p in lif.items():
+            f = formats[name]
+            step = 2.0 ** -(f.bits - 1)
+            p.leak.copy_(torch.round(p.leak / step) * step)
+            p.threshold.fill_(min(max(round(float(p.threshold) / f.lsb), 1.0), f.high) * f.lsb)
+
+
+def reference_model(ckpt: Checkpoint, stored: StoredModel) -> StoredModel:
+    """The full-precision model (the checkpoint's weights, λ and v in float32, float
+    membranes) on the event datapath, for ``accuracy.reference``.
 
     The checkpoint's float32 weights are not on a fixed-point grid, so its sums depend on their
     order: torch's dense convolution and this scatter may disagree on a spike in ~10^6 (both
@@ -127,12 +178,12 @@ def reference_model(ckpt: Checkpoint, stored: StoredModel) -> StoredModel | None
     It costs a fraction of a PyTorch run (events, not dense MACs) and needs no second
     ``Network``.
     """
-    if stored.full_precision:
-        return None
     dense = {n.name: ckpt.weights[n.name].to(torch.float32) for n in stored.nodes if n.synaptic}
     events = {n.name: _event_layout(n, dense[n.name]) for n in stored.nodes if n.synaptic}
-    return StoredModel(stored.nodes, None, events, dense, stored.leak, stored.threshold,
-                       stored.reset_leaked, {}, torch.float32, False, None, True)
+    f32 = {k: float(np.float32(ckpt.leak[k] if k in ckpt.leak else 1.0)) for k in stored.leak}
+    v32 = {k: float(np.float32(ckpt.threshold.get(k, 1.0))) for k in stored.threshold}
+    return StoredModel(stored.nodes, None, events, dense, f32, v32,
+                       stored.reset_leaked, {}, torch.float32, False, None)
 
 
 @dataclass
@@ -265,14 +316,16 @@ def run_batch(stored: StoredModel, x: torch.Tensor, T: int,
                 cur = cur + r
             if n.neuron == "lif":
                 spikes, _, counts = K.lif_run(cur, stored.leak[n.name], stored.threshold[n.name],
-                                              stored.reset_leaked, is_static, T)
+                                              stored.reset_leaked, is_static, T,
+                                              stored.membranes.get(n.name))
                 ev.output_spikes = counts.sum(axis=1)
                 nonzero[n.name] = counts
                 if record_spikes:
                     res.spikes[n.name] = spikes
                 values[n.name] = spikes
             elif n.neuron == "integrate":
-                values[n.name] = K.integrate_run(cur, is_static, T)
+                values[n.name] = K.integrate_run(cur, is_static, T,
+                                                 stored.membranes.get(n.name))
                 static.add(n.name)
             else:  # a shortcut: its current feeds another layer's residual
                 values[n.name] = cur

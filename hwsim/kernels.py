@@ -241,10 +241,25 @@ def _fires(u, threshold, cut):
     return np.float64(u) > cut
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _on_grid(u, grid, inv_lsb, lsb, low, high):
+    """``model.neuron.quantize_membrane``: ⌊u / q⌋ saturated to [low, high], times q (exact)."""
+    if not grid:
+        return u
+    k = np.floor(u * inv_lsb)
+    if k < low:
+        k = low
+    if k > high:
+        k = high
+    return k * lsb
+
+
 @numba.njit(cache=True, nogil=True)
-def _lif_chunk(current, previous, membrane, out, leak, threshold, cut, reset_leaked, first, one):
+def _lif_chunk(current, previous, membrane, out, leak, threshold, cut, reset_leaked, first, one,
+               grid, inv_lsb, lsb, low, high):
     """One step of a run of neurons; returns its spike count. Every store is unconditional (the
-    loop vectorises); the operations and their order are ``model.neuron.lif_step``'s."""
+    loop vectorises); the operations and their order are ``model.neuron.lif_step``'s (``grid``:
+    a fixed-point membrane, put on its grid before the spike test)."""
     zero = one - one
     count = 0
     if first:  # u[-1] = 0 and o[-1] = 0: λ·0 + I − v·0 in the model, the same bits as λ·0 + I
@@ -252,6 +267,7 @@ def _lif_chunk(current, previous, membrane, out, leak, threshold, cut, reset_lea
             u = leak * membrane[m] + current[m]
             if not reset_leaked:
                 u = u - threshold * zero
+            u = _on_grid(u, grid, inv_lsb, lsb, low, high)
             membrane[m] = u
             s = _fires(u, threshold, cut)
             out[m] = one if s else zero
@@ -259,6 +275,7 @@ def _lif_chunk(current, previous, membrane, out, leak, threshold, cut, reset_lea
     elif reset_leaked:
         for m in range(current.shape[0]):
             u = leak * (membrane[m] - threshold * previous[m]) + current[m]
+            u = _on_grid(u, grid, inv_lsb, lsb, low, high)
             membrane[m] = u
             s = _fires(u, threshold, cut)
             out[m] = one if s else zero
@@ -266,6 +283,7 @@ def _lif_chunk(current, previous, membrane, out, leak, threshold, cut, reset_lea
     else:
         for m in range(current.shape[0]):
             u = leak * membrane[m] + current[m] - threshold * previous[m]
+            u = _on_grid(u, grid, inv_lsb, lsb, low, high)
             membrane[m] = u
             s = _fires(u, threshold, cut)
             out[m] = one if s else zero
@@ -274,7 +292,8 @@ def _lif_chunk(current, previous, membrane, out, leak, threshold, cut, reset_lea
 
 
 @numba.njit(**_JIT)
-def _lif(current, leak, threshold, cut, reset_leaked, one, spikes, membrane, counts):
+def _lif(current, leak, threshold, cut, reset_leaked, one, grid, inv_lsb, lsb, low, high,
+         spikes, membrane, counts):
     timesteps, batch, neurons = spikes.shape
     static = current.shape[0] == 1
     chunks = counts.shape[2]
@@ -286,11 +305,12 @@ def _lif(current, leak, threshold, cut, reset_leaked, one, spikes, membrane, cou
             tc = 0 if static else t
             counts[t, b, job - b * chunks] = _lif_chunk(
                 current[tc, b, lo:hi], spikes[max(t - 1, 0), b, lo:hi], membrane[b, lo:hi],
-                spikes[t, b, lo:hi], leak, threshold, cut, reset_leaked, t == 0, one)
+                spikes[t, b, lo:hi], leak, threshold, cut, reset_leaked, t == 0, one,
+                grid, inv_lsb, lsb, low, high)
 
 
 def lif_run(current, leak: float, threshold: float, reset_leaked: bool, static: bool,
-            T: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            T: int, fmt=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One LIF layer over T steps, equal bit for bit to T calls of ``model.neuron.lif_step``.
 
     reset="paper"  (reset_leaked=False):  u = (λ·u + I) − v·o
@@ -301,7 +321,8 @@ def lif_run(current, leak: float, threshold: float, reset_leaked: bool, static: 
     ``current`` is [T, B, ...] float32, or [B, ...] (the same at every step) when ``static``.
     λ (``leak``) and v (``threshold``) are rounded to the current's dtype, like the model's
     0-d tensors. Returns ``spikes`` [T, B, ...] 0/1 and ``membrane`` u[T-1] [B, ...] in that
-    dtype, and ``counts`` [T, B] int64 (spikes per image per step).
+    dtype, and ``counts`` [T, B] int64 (spikes per image per step). ``fmt``: a fixed-point
+    membrane (``model.neuron.MembraneFormat``), put on its grid after each update.
     """
     (cur,) = _floats(current)
     if T < 1:
@@ -321,19 +342,28 @@ def lif_run(current, leak: float, threshold: float, reset_leaked: bool, static: 
     scalar = cur.dtype.type
     v = scalar(threshold)
     cut = spike_cut(v) if scalar is np.float32 and np.isfinite(v) and v > 0 else None
-    _lif(flat, scalar(leak), v, cut, bool(reset_leaked), scalar(1.0), spikes, membrane, counts)
+    grid = fmt is not None
+    q = fmt.lsb if grid else 1.0
+    _lif(flat, scalar(leak), v, cut, bool(reset_leaked), scalar(1.0), grid, scalar(1.0 / q),
+         scalar(q), scalar(fmt.low if grid else 0.0), scalar(fmt.high if grid else 0.0), spikes,
+         membrane, counts)
     return spikes.reshape(T, *shape), membrane.reshape(shape), counts.sum(axis=2)
 
 
-def integrate_run(current, static: bool, T: int) -> np.ndarray:
-    """Output layer (no leak, no spike): a[t] = a[t-1] + I[t] in float32, a[-1] = 0.
+def integrate_run(current, static: bool, T: int, fmt=None) -> np.ndarray:
+    """Output layer (no leak, no spike): a[t] = a[t-1] + I[t] in float32, a[-1] = 0 (``fmt``:
+    a fixed-point accumulator, put on its grid after each add as ``lif_run`` does).
 
     ``current`` [T, B, F] (or [B, F] when ``static``); returns a[T-1] [B, F] float32 (logits).
     """
     (cur,) = _floats(current)
     acc = np.zeros(cur.shape[int(not static):], cur.dtype)
+    scalar = cur.dtype.type
     for t in range(T):
         acc = acc + (cur if static else cur[t])
+        if fmt is not None:
+            acc = np.clip(np.floor(acc * scalar(1.0 / fmt.lsb)), scalar(fmt.low),
+                          scalar(fmt.high)) * scalar(fmt.lsb)
     return acc
 
 

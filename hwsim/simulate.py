@@ -127,9 +127,8 @@ def functional_pass(ckpt: Checkpoint, stored, data: Dataset, T: int, *, max_batc
     out = FunctionalPass(samples=len(data), match=MatchReport() if check else None,
                          reference_correct=0 if reference else None)
     if reference:
-        out.reference_datapath = (
-            "the stored weights are the checkpoint's: the simulator's own run"
-            if ref_model is None else "full-precision float32 weights on the event datapath")
+        out.reference_datapath = ("full-precision float32 weights and membranes on the event "
+                                  "datapath")
     mean, std = ckpt.preprocessing["mean"], ckpt.preprocessing["std"]
     bar = tqdm(total=len(data), desc="simulating", unit="img", disable=not progress)
     seen = 0
@@ -150,10 +149,8 @@ def functional_pass(ckpt: Checkpoint, stored, data: Dataset, T: int, *, max_batc
             side = pool.submit(torch_side, x) if pool else None
             with torch.no_grad():
                 res = run_batch(stored, x, T, record_spikes=check)
-                ref_logits = None
-                if reference:
-                    ref_logits = (res.logits if ref_model is None else
-                                  run_batch(ref_model, x, T, record_spikes=False).logits)
+                ref_logits = (run_batch(ref_model, x, T, record_spikes=False).logits
+                              if reference else None)
             model_out, act = side.result() if side else (None, None)
             if check:
                 out.match.add(compare_with_model(stored, x, T, res, model_out))
@@ -198,12 +195,19 @@ def ann_baseline(path: str, ckpt: Checkpoint, weight_bits: int | None):
     return store(ann, weight_bits)
 
 
+def stored_formats(arch: ArchConfig) -> tuple[int | None, int | None]:
+    """(weight bits, membrane bits) the chip's datapath stores: fixed point on the int
+    datapath, (None, None) (float, simulated in float64) on the fp one."""
+    p = arch.precision
+    return (p.weight_bits, p.membrane_bits) if p.datapath == "int" else (None, None)
+
+
 def simulate(ckpt: Checkpoint, arch: ArchConfig, data: Dataset, samples: int,
              opts: SimOptions, model_name: str = "") -> dict:
     started = time.time()
     T = opts.timesteps or ckpt.timesteps
     exact = arch.precision.datapath == "int"
-    stored = store(ckpt, arch.precision.weight_bits if exact else None)
+    stored = store(ckpt, *stored_formats(arch), T)
     ann_model = (ann_baseline(opts.ann, ckpt, arch.precision.weight_bits if exact else None)
                  if opts.ann else None)
     with warnings.catch_warnings(record=True) as caught:
@@ -241,10 +245,18 @@ def accuracy_summary(arch: ArchConfig, correct: int, reference_correct: int | No
         "spike_mismatches": match.spike_mismatches if match else None,
         "prediction_mismatches": match.prediction_mismatches if match else None,
         "spikes_compared": match.spikes_compared if match else 0,
-        "datapath": (f"int: {arch.precision.weight_bits}-bit fixed-point weights "
-                     "(power-of-two scale), float32 membrane arithmetic" if exact else
-                     "fp: full-precision weights, float64 on both sides"),
+        "datapath": datapath_text(arch),
     }
+
+
+def datapath_text(arch: ArchConfig) -> str:
+    """What the simulated datapath computes with, in one line."""
+    p = arch.precision
+    if p.datapath != "int":
+        return "fp: full-precision weights and membranes, float64 on both sides"
+    return (f"int: {p.weight_bits}-bit fixed-point weights (power-of-two step 2^-e), "
+            f"{p.membrane_bits}-bit fixed-point membranes (LSB 2^-(e+2), floor, saturating), "
+            f"leak in steps of 2^-{p.membrane_bits - 1}")
 
 
 def _layer_row(lc: LayerCounts, snn: E.LayerCost, ann: E.LayerCost, lm, v_level) -> dict:

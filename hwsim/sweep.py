@@ -57,7 +57,8 @@ from .counts import Counter
 from .energy import ANN_PARTS, SNN_PARTS
 from .functional import AnnActivity, LayerEvents, MatchReport, store
 from .run import UsageError, load_images, overrides
-from .simulate import SimOptions, accuracy_summary, build_report, functional_pass
+from .simulate import (SimOptions, accuracy_summary, build_report, functional_pass,
+                       stored_formats)
 from .sweep_outputs import write_outputs
 from .sweep_results import (
     COLUMNS,
@@ -241,15 +242,17 @@ def _set_threads(threads: int | None) -> None:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
-def functional_run(ckpt: C.Checkpoint, data: Dataset, timesteps: int, weight_bits: int | None,
-                   batch_size: int = 32, check: bool = True,
-                   threads: int | None = None) -> FunctionalRun:
+def functional_run(ckpt: C.Checkpoint, data: Dataset, timesteps: int,
+                   formats: tuple[int | None, int | None], batch_size: int = 32,
+                   check: bool = True, threads: int | None = None) -> FunctionalRun:
     """The images (a class-balanced subset is taken already) through the chip's datapath at
     ``timesteps``: ``hwsim.simulate.functional_pass``, keeping every batch's events so that
-    each chip of the sweep can count them on its own mapping."""
+    each chip of the sweep can count them on its own mapping. ``formats``: the stored
+    (weight bits, membrane bits), :func:`hwsim.simulate.stored_formats`."""
     _set_threads(threads)
-    run = FunctionalRun(timesteps, weight_bits, len(data), check=check)
-    fp = functional_pass(ckpt, store(ckpt, weight_bits), data, timesteps, max_batch=batch_size,
+    stored = store(ckpt, *formats, timesteps)
+    run = FunctionalRun(timesteps, formats[0], len(data), check=check)
+    fp = functional_pass(ckpt, stored, data, timesteps, max_batch=batch_size,
                          check=check, reference=True,
                          on_events=lambda events, n: run.batches.append((events, n)),
                          on_ann=lambda act, n: run.ann.append((act, n)))
@@ -374,10 +377,9 @@ class Task:
     arch: ArchConfig
 
     @property
-    def functional(self) -> tuple[int, int | None]:
-        """What the functional run depends on: T and the stored weight format."""
-        p = self.arch.precision
-        return self.point.timesteps, p.weight_bits if p.datapath == "int" else None
+    def functional(self) -> tuple[int, tuple[int | None, int | None]]:
+        """What the functional run depends on: T and the stored number formats."""
+        return self.point.timesteps, stored_formats(self.arch)
 
 
 Done = Callable[[Task, dict[str, str], dict], None]
@@ -386,7 +388,7 @@ Done = Callable[[Task, dict[str, str], dict], None]
 def run_serial(tasks: list[Task], ckpt, data, spec: SweepSpec, base: str, batch_size: int,
                done: Done, status: Callable[[str], None] = lambda s: None) -> None:
     """All tasks in this process: each functional run once, then its points."""
-    groups: dict[tuple[int, int | None], list[Task]] = {}
+    groups: dict[tuple, list[Task]] = {}
     for t in tasks:
         groups.setdefault(t.functional, []).append(t)
     for (T, bits), group in groups.items():
@@ -425,7 +427,8 @@ def run_dask(tasks: list[Task], ckpt, data, spec: SweepSpec, base: str, batch_si
         if t.functional not in runs:
             runs[t.functional] = client.submit(
                 functional_run, ck_f, data_f, T, bits, batch_size, spec.check, threads,
-                key=f"functional-T{T}-{bits}-{spec.model_sha[:8]}-{os.urandom(4).hex()}",
+                key=f"functional-T{T}-{bits[0]}-{bits[1]}-{spec.model_sha[:8]}-"
+                    f"{os.urandom(4).hex()}",
                 priority=10)
         fut = client.submit(price_point, ck_f, t.arch, runs[t.functional], t.key, t.point,
                             base, spec.model, spec.tiles,

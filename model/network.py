@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .architectures import Node
-from .neuron import DEFAULT_GAMMA, RESETS, LIFParameters, integrate_step, lif_step
+from .neuron import (DEFAULT_GAMMA, RESETS, LIFParameters, MembraneFormat, integrate_step,
+                     lif_step)
 
 # A hook called with (node, pre-activation current) before a LIF layer runs; it may change the
 # layer's threshold in place (conversion uses this to balance thresholds in order).
@@ -74,6 +75,8 @@ class Network(nn.Module):
             if n.spiking:
                 self.lif[self._key(n.name)] = LIFParameters()
         self._consumers = self._count_consumers()
+        # a chip's fixed-point membranes, per layer (set by hwsim.functional.store; inference)
+        self.membrane_formats: dict[str, MembraneFormat] = {}
 
     @staticmethod
     def _key(name: str) -> str:
@@ -254,7 +257,7 @@ class Network(nn.Module):
         spikes, membranes = [], []
         for t in range(T):
             o, u = lif_step(u, current if is_static else current[t], p.leak, p.threshold, o,
-                            reset, self.gamma)
+                            reset, self.gamma, self.membrane_formats.get(n.name))
             spikes.append(o)
             if record_membranes:
                 membranes.append(u.detach())
@@ -268,7 +271,8 @@ class Network(nn.Module):
         a = torch.zeros(shape, dtype=current.dtype, device=current.device)
         trace = []
         for t in range(T):
-            a = integrate_step(a, current if is_static else current[t])
+            a = integrate_step(a, current if is_static else current[t],
+                               self.membrane_formats.get(n.name))
             if record_membranes:
                 trace.append(a.detach())
         if record_membranes:

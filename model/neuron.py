@@ -9,9 +9,17 @@ Per layer l and timestep t (paper Eq. 1, 2, 9, 10), with input current I[t]:
     ∂o/∂z ≈ γ · max(0, 1 − |z|)                                 (paper Eq. 12, γ = 0.3)
 
 λ ∈ [0, 1] and v > 0 are scalars shared by all neurons of the layer.
+
+A chip with fixed-point membranes (``MembraneFormat``: B bits, LSB q) stores u[t] as a B-bit
+two's-complement integer of q: after each update  u ← clamp(⌊u / q⌋, −2^(B−1), 2^(B−1) − 1)·q
+(floor = an arithmetic right shift; saturating), before the spike test. Inference only (the
+floor has no gradient). q is a power of two, so every step is exact in float32 for B ≤ 24.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -40,13 +48,47 @@ def spike_fn(z: torch.Tensor, gamma: float = DEFAULT_GAMMA) -> torch.Tensor:
     return SpikeFunction.apply(z, gamma)
 
 
+@dataclass(frozen=True)
+class MembraneFormat:
+    """A fixed-point membrane: ``bits`` wide (two's complement), LSB ``lsb`` (a power of two,
+    in the current's units)."""
+
+    bits: int
+    lsb: float
+
+    def __post_init__(self):
+        if not 2 <= self.bits <= 24:
+            raise ValueError(f"membrane bits must be 2 to 24 (exact in float32), got {self.bits}")
+        if not (self.lsb > 0 and math.frexp(self.lsb)[0] == 0.5):
+            raise ValueError(f"membrane LSB must be a power of two, got {self.lsb}")
+
+    @property
+    def low(self) -> float:
+        """Most negative integer of the format (in LSBs)."""
+        return -float(2 ** (self.bits - 1))
+
+    @property
+    def high(self) -> float:
+        """Largest integer of the format (in LSBs)."""
+        return float(2 ** (self.bits - 1) - 1)
+
+
+def quantize_membrane(u: torch.Tensor, fmt: MembraneFormat | None) -> torch.Tensor:
+    """u on the format's grid: ⌊u / q⌋ saturated to B bits, times q (exact: q = 2^k)."""
+    if fmt is None:
+        return u
+    return torch.clamp(torch.floor(u * (1.0 / fmt.lsb)), fmt.low, fmt.high) * fmt.lsb
+
+
 def lif_step(membrane: torch.Tensor, current: torch.Tensor, leak: torch.Tensor,
              threshold: torch.Tensor, prev_spike: torch.Tensor, reset: str = "paper",
-             gamma: float = DEFAULT_GAMMA) -> tuple[torch.Tensor, torch.Tensor]:
+             gamma: float = DEFAULT_GAMMA,
+             fmt: MembraneFormat | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One LIF timestep. Returns ``(spike, membrane)``, both shaped like ``current``.
 
     ``membrane`` and ``prev_spike`` are u[t-1] and o[t-1] (zeros at t = 0); ``leak`` (λ) and
     ``threshold`` (v) are scalars (0-d tensors) of the layer. Units are those of the current.
+    ``fmt``: a fixed-point membrane (u is put on its grid before the spike test).
     """
     if reset == "paper":
         u = leak * membrane + current - threshold * prev_spike
@@ -54,13 +96,16 @@ def lif_step(membrane: torch.Tensor, current: torch.Tensor, leak: torch.Tensor,
         u = leak * (membrane - threshold * prev_spike) + current
     else:
         raise ValueError(f"unknown reset variant {reset!r}; choose one of {RESETS}")
+    u = quantize_membrane(u, fmt)
     z = u / threshold - 1.0
     return spike_fn(z, gamma), u
 
 
-def integrate_step(accumulator: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
-    """The output layer (paper Eq. 3): a[t] = a[t-1] + I[t]; no leak, no spike."""
-    return accumulator + current
+def integrate_step(accumulator: torch.Tensor, current: torch.Tensor,
+                   fmt: MembraneFormat | None = None) -> torch.Tensor:
+    """The output layer (paper Eq. 3): a[t] = a[t-1] + I[t]; no leak, no spike (``fmt``: a
+    fixed-point accumulator, as for the membranes)."""
+    return quantize_membrane(accumulator + current, fmt)
 
 
 class LIFParameters(nn.Module):

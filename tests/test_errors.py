@@ -329,6 +329,13 @@ def write_yaml(tmp_path, text: bytes | str, name="chip.yaml"):
      "chip.yaml: precision.weight_bits: expected 2 to 25 bits on the int datapath"),
     ("inherits: 45nm.yaml\nprecision: {weight_bits: 1}\n", "precision.weight_bits"),
     ("inherits: 45nm.yaml\nprecision: {membrane_bits: 128}\n", "precision.membrane_bits"),
+    # a width the datapath would not simulate (priced at one format, computed in another)
+    ("inherits: 45nm.yaml\nprecision: {membrane_bits: 32}\n",
+     "chip.yaml: precision.membrane_bits: expected 2 to 24 bits on the int datapath"),
+    ("inherits: 45nm_fp32.yaml\nprecision: {membrane_bits: 16}\n",
+     "chip.yaml: precision.membrane_bits: expected 32 on the fp datapath"),
+    ("inherits: 45nm.yaml\nprecision: {datapath: fp}\n",
+     "45nm.yaml: precision.weight_bits: expected 32 on the fp datapath"),  # where it is set
     ("inherits: 45nm.yaml\npe_array: {count: 1000000000000000000000000000000}\n",
      "chip.yaml: pe_array.count: expected an integer > 0 and <= 1048576, got 1000"),
     (b"inherits: 45nm.yaml\ndescription: caf\xe9\n",

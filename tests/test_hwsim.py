@@ -287,6 +287,34 @@ def test_a_wrong_datapath_is_detected(tiny):
     assert bad.spike_mismatches > 0 and not bad.functional_match
 
 
+@pytest.mark.parametrize("bits", [4, 8, 24])
+def test_fixed_point_membranes_match_the_model_and_change_the_spikes(tiny, bits):
+    """The chip's membrane width is simulated: at any width the spikes are the PyTorch model's
+    (run with the same membrane format), every layer's membranes are on their grid, and a
+    narrow membrane changes the spikes of float membranes."""
+    ckpt, data = tiny
+    x = normalise(torch.from_numpy(data.images), MEAN, STD)
+    fixed, floating = store(ckpt, 8, bits, 3), store(ckpt, 8)
+    res = run_batch(fixed, x, 3)
+    assert compare_with_model(fixed, x, 3, res).functional_match
+    assert set(fixed.membranes) == {n.name for n in fixed.nodes if n.neuron}
+    out = fixed.net.snn(x, 3, record_membranes=True)
+    for name, fmt in fixed.membranes.items():
+        k = out.membranes[name] / fmt.lsb
+        assert torch.equal(k, k.floor()) and k.min() >= fmt.low and k.max() <= fmt.high
+    ref = run_batch(floating, x, 3)
+    changed = sum(int((res.spikes[k] != ref.spikes[k]).sum()) for k in res.spikes)
+    assert (changed > 0) == (bits < 24)
+
+
+def test_the_membrane_width_reaches_the_report(tiny):
+    narrow = sim(*tiny, overrides={"precision": {"membrane_bits": 4}})
+    assert_matches(narrow)
+    assert "4-bit fixed-point membranes" in narrow["accuracy"]["datapath"]
+    rates = [[r["spike_rate"] for r in rep["layers"]] for rep in (narrow, sim(*tiny))]
+    assert rates[0] != rates[1]
+
+
 def test_vgg16_matches_the_model_bit_for_bit():
     rep = sim(*converted("vgg16", 4, 2))
     assert len([r for r in rep["layers"] if r["neuron"] == "lif"]) == 15
@@ -320,7 +348,7 @@ def test_spike_rates_and_acs_follow_the_models_own_spikes(tiny):
     ckpt, data = tiny
     T = 3
     rep = sim(ckpt, data)
-    net = store(ckpt, 8).net
+    net = store(ckpt, 8, 16, T).net  # the default chip: 8-bit weights, 16-bit membranes
     x = normalise(torch.from_numpy(data.images), MEAN, STD)
     out = net.snn(x, T, record_spikes=True)
     n_img = len(data)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwsim import kernels
-from model.neuron import integrate_step, lif_step
+from model.neuron import MembraneFormat, integrate_step, lif_step
 
 FAST = settings(max_examples=30, deadline=None)
 
@@ -133,7 +133,7 @@ def test_avgpool_equals_torch_avg_pool2d(n, h, w, c, k, analog, seed):
     assert torch.equal(torch.from_numpy(kernels.avgpool(x, k)), ref)
 
 
-def torch_lif(current, leak, threshold, reset, static, T):
+def torch_lif(current, leak, threshold, reset, static, T, fmt=None):
     """T calls of model.neuron.lif_step, as model.network runs them."""
     cur = torch.from_numpy(current)
     lam, v = torch.tensor(leak, dtype=cur.dtype), torch.tensor(threshold, dtype=cur.dtype)
@@ -141,7 +141,7 @@ def torch_lif(current, leak, threshold, reset, static, T):
     o = torch.zeros_like(u)
     spikes = []
     for t in range(T):
-        o, u = lif_step(u, cur if static else cur[t], lam, v, o, reset)
+        o, u = lif_step(u, cur if static else cur[t], lam, v, o, reset, fmt=fmt)
         spikes.append(o)
     return torch.stack(spikes), u
 
@@ -164,6 +164,27 @@ def test_lif_run_equals_repeated_lif_step(T, batch, shape, leak, threshold, leak
     assert torch.equal(torch.from_numpy(spikes), ref_spikes)
     assert torch.equal(torch.from_numpy(membrane), ref_membrane)
     np.testing.assert_array_equal(counts, spikes.reshape(T, batch, -1).sum(axis=2))
+
+
+@FAST
+@given(st.integers(1, 6), st.integers(1, 3), st.integers(1, 40), st.floats(0.0, 1.0, width=32),
+       st.floats(0.0625, 4.0, width=32), st.booleans(), st.booleans(), st.integers(2, 24),
+       st.integers(-12, 4), st.integers(0, 2**32 - 1))
+def test_fixed_point_lif_run_equals_repeated_lif_step(T, batch, neurons, leak, threshold, leaked,
+                                                      static, bits, lsb_exp, seed):
+    """Fixed-point membranes of every width, LSBs from far below to above v (so rounding and
+    saturation both happen), currents off the grid: bit for bit the model's."""
+    rng = np.random.default_rng(seed)
+    dims = (batch, neurons) if static else (T, batch, neurons)
+    current = (rng.standard_normal(dims) * 3 * threshold).astype(np.float32)
+    fmt = MembraneFormat(bits, 2.0 ** lsb_exp)
+    reset = "leaked" if leaked else "paper"
+    spikes, membrane, counts = kernels.lif_run(current, leak, threshold, leaked, static, T, fmt)
+    ref_spikes, ref_membrane = torch_lif(current, leak, threshold, reset, static, T, fmt)
+    assert torch.equal(torch.from_numpy(spikes), ref_spikes)
+    assert torch.equal(torch.from_numpy(membrane), ref_membrane)
+    k = membrane / fmt.lsb  # every membrane an integer of the format
+    assert np.array_equal(k, np.floor(k)) and k.min() >= fmt.low and k.max() <= fmt.high
 
 
 @pytest.mark.parametrize("leak", [0.0, 1.0])
@@ -190,6 +211,13 @@ def test_integrate_run_equals_repeated_integrate_step(static):
     for t in range(T):
         ref = integrate_step(ref, torch.from_numpy(current if static else current[t]))
     assert torch.equal(torch.from_numpy(kernels.integrate_run(current, static, T)), ref)
+    fmt = MembraneFormat(6, 0.125)  # saturates at ±4: the random sums cross it
+    got = kernels.integrate_run(current * 3, static, T, fmt)
+    ref = torch.zeros(3, 10)
+    for t in range(T):
+        ref = integrate_step(ref, torch.from_numpy(3 * (current if static else current[t])),
+                             fmt)
+    assert torch.equal(torch.from_numpy(got), ref) and got.max() == 3.875 and got.min() == -4
 
 
 @pytest.mark.parametrize(("size", "k", "stride", "padding"),

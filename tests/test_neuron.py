@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from model.neuron import LIFParameters, lif_step, spike_fn
+from model.neuron import LIFParameters, MembraneFormat, lif_step, quantize_membrane, spike_fn
 
 
 def run(currents, leak, threshold, reset):
@@ -74,3 +74,35 @@ def test_clamp_keeps_leak_and_threshold_in_range():
     p.leak.data.fill_(-0.2)
     p.clamp_()
     assert p.leak.item() == 0.0
+
+
+def test_fixed_point_membrane_golden_trace():
+    """A 4-bit membrane, LSB 0.25 (range -2 .. 1.75), λ = 0.5, v = 1, paper reset, by hand:
+    u1 = ⌊0.8/0.25⌋·0.25 = 0.75; u2 = 0.375 + 0.8 = 1.175 -> 1.0 (no spike: 1.0 is not > v);
+    u3 = 0.5 + 0.8 = 1.3 -> 1.25 (spike); u4 = 0.625 + 3.0 − 1 = 2.625 -> saturates at 1.75
+    (spike); u5 = 0.875 − 4.0 − 1 = −4.125 -> saturates at −2.0."""
+    fmt = MembraneFormat(4, 0.25)
+    u = torch.zeros(1)
+    o = torch.zeros(1)
+    us, os_ = [], []
+    for i in (0.8, 0.8, 0.8, 3.0, -4.0):
+        o, u = lif_step(u, torch.tensor([i]), torch.tensor(0.5), torch.tensor(1.0), o, "paper",
+                        fmt=fmt)
+        us.append(u.item())
+        os_.append(int(o.item()))
+    assert us == [0.75, 1.0, 1.25, 1.75, -2.0]
+    assert os_ == [0, 0, 1, 1, 0]
+
+
+def test_quantize_membrane_floors_and_saturates():
+    fmt = MembraneFormat(8, 2.0 ** -3)  # integers -128 .. 127 of 1/8
+    u = torch.tensor([0.0, 0.124, -0.001, 15.875, 16.0, -16.0, -17.0, 1e30, float("-inf")])
+    q = quantize_membrane(u, fmt)
+    assert q.tolist() == [0.0, 0.0, -0.125, 15.875, 15.875, -16.0, -16.0, 15.875, -16.0]
+    assert quantize_membrane(u, None) is u
+
+
+@pytest.mark.parametrize(("bits", "lsb"), [(1, 0.5), (25, 0.5), (8, 0.3), (8, 0.0)])
+def test_membrane_format_refuses_what_float32_cannot_hold_exactly(bits, lsb):
+    with pytest.raises(ValueError, match="membrane"):
+        MembraneFormat(bits, lsb)
