@@ -255,8 +255,9 @@ def datapath_text(arch: ArchConfig) -> str:
     if p.datapath != "int":
         return "fp: full-precision weights and membranes, float64 on both sides"
     return (f"int: {p.weight_bits}-bit fixed-point weights (power-of-two step 2^-e), "
-            f"{p.membrane_bits}-bit fixed-point membranes (LSB 2^-(e+2), floor, saturating), "
-            f"leak in steps of 2^-{p.membrane_bits - 1}")
+            f"{p.membrane_bits}-bit fixed-point membranes (per layer a power-of-two LSB for "
+            f"±4 thresholds, the output's for no overflow; floor, saturating), leak in steps of "
+            f"2^-{p.membrane_bits - 1}")
 
 
 def _layer_row(lc: LayerCounts, snn: E.LayerCost, ann: E.LayerCost, lm, v_level) -> dict:
