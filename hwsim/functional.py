@@ -16,9 +16,8 @@ not exact in every order, so both sides run in float64 and mismatches are counte
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -89,10 +88,11 @@ def _event_layout(n: Node, w: torch.Tensor) -> np.ndarray:
 
 
 def store(ckpt: Checkpoint, weight_bits: int | None, membrane_bits: int | None = None,
-          T: int | None = None) -> StoredModel:
+          T: int | None = None, leak: str = "multiply") -> StoredModel:
     """Quantize a checkpoint's weights for the chip (``weight_bits`` None: keep float, run in
     float64); with ``membrane_bits`` (int datapath only) the membranes are fixed point too,
-    sized for ``T`` steps (default the checkpoint's): see :func:`membrane_formats`."""
+    sized for ``T`` steps (default the checkpoint's): see :func:`membrane_formats`; ``leak``
+    the chip's leak unit (``policy.leak``: multiply, or shift, see :func:`shift_leak`)."""
     exact = weight_bits is not None
     if membrane_bits is not None and not exact:
         raise ValueError("fixed-point membranes need fixed-point weights (weight_bits)")
@@ -117,7 +117,7 @@ def store(ckpt: Checkpoint, weight_bits: int | None, membrane_bits: int | None =
             net.nodes, {n.name: net.weight(n.name) for n in net.nodes if n.synaptic},
             {k: p.threshold.item() for k, p in lif.items()}, membrane_bits,
             T or ckpt.timesteps)
-        _fixed_point_lif(lif, formats)
+        _fixed_point_lif(lif, formats, leak == "shift")
         net.membrane_formats = formats
     return StoredModel(net.nodes, net, event_weights,
                        {n.name: net.weight(n.name) for n in net.nodes if n.synaptic},
@@ -156,14 +156,26 @@ def membrane_formats(nodes: tuple[Node, ...], weights: dict[str, torch.Tensor],
     return formats
 
 
-def _fixed_point_lif(lif: dict, formats: dict[str, MembraneFormat]) -> None:
+def shift_leak(leak: float, bits: int) -> float:
+    """The λ a shift-and-add leak unit realises nearest to ``leak``: u − (u >> k) is
+    λ = 1 − 2^-k, u >> k is 2^-k (1 ≤ k ≤ bits − 1), and 0 or 1 (no unit); ties go up."""
+    choices = sorted({0.0, 1.0} | {2.0 ** -k for k in range(1, bits)}
+                     | {1.0 - 2.0 ** -k for k in range(1, bits)})
+    return min(choices, key=lambda c: (abs(c - leak), -c))
+
+
+def _fixed_point_lif(lif: dict, formats: dict[str, MembraneFormat], shift: bool) -> None:
     """Put each layer's λ and v in the membrane's registers (in place): λ a fraction in steps
-    of 2^-(B-1), v rounded onto the membrane's grid."""
+    of 2^-(B-1) (a multiplier), or the nearest a shift-and-add unit realises (``shift``,
+    :func:`shift_leak`); v rounded onto the membrane's grid."""
     with torch.no_grad():
         for name, p in lif.items():
             f = formats[name]
-            step = 2.0 ** -(f.bits - 1)
-            p.leak.copy_(torch.round(p.leak / step) * step)
+            if shift:
+                p.leak.fill_(shift_leak(float(p.leak), f.bits))
+            else:
+                step = 2.0 ** -(f.bits - 1)
+                p.leak.copy_(torch.round(p.leak / step) * step)
             p.threshold.fill_(min(max(round(float(p.threshold) / f.lsb), 1.0), f.high) * f.lsb)
 
 

@@ -195,11 +195,13 @@ def ann_baseline(path: str, ckpt: Checkpoint, weight_bits: int | None):
     return store(ann, weight_bits)
 
 
-def stored_formats(arch: ArchConfig) -> tuple[int | None, int | None]:
-    """(weight bits, membrane bits) the chip's datapath stores: fixed point on the int
-    datapath, (None, None) (float, simulated in float64) on the fp one."""
+def stored_formats(arch: ArchConfig) -> tuple[int | None, int | None, str]:
+    """What the stored model depends on: (weight bits, membrane bits, leak unit), fixed point
+    on the int datapath; (None, None, ...) (float, simulated in float64) on the fp one."""
     p = arch.precision
-    return (p.weight_bits, p.membrane_bits) if p.datapath == "int" else (None, None)
+    if p.datapath == "int":
+        return p.weight_bits, p.membrane_bits, arch.policy.leak
+    return None, None, arch.policy.leak
 
 
 def simulate(ckpt: Checkpoint, arch: ArchConfig, data: Dataset, samples: int,
@@ -207,7 +209,8 @@ def simulate(ckpt: Checkpoint, arch: ArchConfig, data: Dataset, samples: int,
     started = time.time()
     T = opts.timesteps or ckpt.timesteps
     exact = arch.precision.datapath == "int"
-    stored = store(ckpt, *stored_formats(arch), T)
+    w_bits, v_bits, leak = stored_formats(arch)
+    stored = store(ckpt, w_bits, v_bits, T, leak)
     ann_model = (ann_baseline(opts.ann, ckpt, arch.precision.weight_bits if exact else None)
                  if opts.ann else None)
     with warnings.catch_warnings(record=True) as caught:
@@ -235,7 +238,6 @@ def accuracy_summary(arch: ArchConfig, correct: int, reference_correct: int | No
                      reference_datapath: str | None = None,
                      ann_correct: int | None = None) -> dict:
     """The report's ``accuracy`` object (``match`` None: the check was not run)."""
-    exact = arch.precision.datapath == "int"
     return {
         "snn": correct / samples,
         "reference": None if reference_correct is None else reference_correct / samples,
@@ -256,8 +258,9 @@ def datapath_text(arch: ArchConfig) -> str:
         return "fp: full-precision weights and membranes, float64 on both sides"
     return (f"int: {p.weight_bits}-bit fixed-point weights (power-of-two step 2^-e), "
             f"{p.membrane_bits}-bit fixed-point membranes (per layer a power-of-two LSB for "
-            f"±4 thresholds, the output's for no overflow; floor, saturating), leak in steps of "
-            f"2^-{p.membrane_bits - 1}")
+            f"±4 thresholds, the output's for no overflow; floor, saturating), "
+            + (f"leak in steps of 2^-{p.membrane_bits - 1}" if arch.policy.leak == "multiply"
+               else "leak by shift and add (λ = 1 − 2^-k or 2^-k)"))
 
 
 def _layer_row(lc: LayerCounts, snn: E.LayerCost, ann: E.LayerCost, lm, v_level) -> dict:

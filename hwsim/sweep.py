@@ -57,8 +57,7 @@ from .counts import Counter
 from .energy import ANN_PARTS, SNN_PARTS
 from .functional import AnnActivity, LayerEvents, MatchReport, store
 from .run import UsageError, load_images, overrides
-from .simulate import (SimOptions, accuracy_summary, build_report, functional_pass,
-                       stored_formats)
+from .simulate import SimOptions, accuracy_summary, build_report, functional_pass, stored_formats
 from .sweep_outputs import write_outputs
 from .sweep_results import (
     COLUMNS,
@@ -243,14 +242,15 @@ def _set_threads(threads: int | None) -> None:
 
 
 def functional_run(ckpt: C.Checkpoint, data: Dataset, timesteps: int,
-                   formats: tuple[int | None, int | None], batch_size: int = 32,
+                   formats: tuple[int | None, int | None, str], batch_size: int = 32,
                    check: bool = True, threads: int | None = None) -> FunctionalRun:
     """The images (a class-balanced subset is taken already) through the chip's datapath at
     ``timesteps``: ``hwsim.simulate.functional_pass``, keeping every batch's events so that
     each chip of the sweep can count them on its own mapping. ``formats``: the stored
-    (weight bits, membrane bits), :func:`hwsim.simulate.stored_formats`."""
+    (weight bits, membrane bits, leak unit), :func:`hwsim.simulate.stored_formats`."""
     _set_threads(threads)
-    stored = store(ckpt, *formats, timesteps)
+    w_bits, v_bits, leak = formats
+    stored = store(ckpt, w_bits, v_bits, timesteps, leak)
     run = FunctionalRun(timesteps, formats[0], len(data), check=check)
     fp = functional_pass(ckpt, stored, data, timesteps, max_batch=batch_size,
                          check=check, reference=True,
@@ -377,7 +377,7 @@ class Task:
     arch: ArchConfig
 
     @property
-    def functional(self) -> tuple[int, tuple[int | None, int | None]]:
+    def functional(self) -> tuple[int, tuple[int | None, int | None, str]]:
         """What the functional run depends on: T and the stored number formats."""
         return self.point.timesteps, stored_formats(self.arch)
 
@@ -427,7 +427,7 @@ def run_dask(tasks: list[Task], ckpt, data, spec: SweepSpec, base: str, batch_si
         if t.functional not in runs:
             runs[t.functional] = client.submit(
                 functional_run, ck_f, data_f, T, bits, batch_size, spec.check, threads,
-                key=f"functional-T{T}-{bits[0]}-{bits[1]}-{spec.model_sha[:8]}-"
+                key=f"functional-T{T}-{'-'.join(map(str, bits))}-{spec.model_sha[:8]}-"
                     f"{os.urandom(4).hex()}",
                 priority=10)
         fut = client.submit(price_point, ck_f, t.arch, runs[t.functional], t.key, t.point,

@@ -17,8 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .architectures import Node
-from .neuron import (DEFAULT_GAMMA, RESETS, LIFParameters, MembraneFormat, integrate_step,
-                     lif_step)
+from .neuron import DEFAULT_GAMMA, RESETS, LIFParameters, MembraneFormat, integrate_step, lif_step
 
 # A hook called with (node, pre-activation current) before a LIF layer runs; it may change the
 # layer's threshold in place (conversion uses this to balance thresholds in order).

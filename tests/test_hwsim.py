@@ -4,6 +4,7 @@ conservation, node and PE scaling; the paper's Table 3 (docs/DESIGN.md §2, docs
 
 import math
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from arch_configs import load_arch
 from hwsim import energy as E
 from hwsim.counts import LayerCounts
-from hwsim.functional import compare_with_model, run_batch, store
+from hwsim.functional import compare_with_model, run_batch, shift_leak, store
 from hwsim.simulate import SimOptions, simulate
 from model.architectures import ARCHITECTURES, _Builder, build_architecture
 from model.bundled import MODEL, bundled_sample
@@ -313,6 +314,25 @@ def test_the_membrane_width_reaches_the_report(tiny):
     assert "4-bit fixed-point membranes" in narrow["accuracy"]["datapath"]
     rates = [[r["spike_rate"] for r in rep["layers"]] for rep in (narrow, sim(*tiny))]
     assert rates[0] != rates[1]
+
+
+@pytest.mark.parametrize(("leak", "bits", "realised"), [
+    (0.95, 16, 0.9375), (0.99, 16, 1 - 2**-7), (0.3, 16, 0.25), (0.8, 4, 0.75), (0.99, 4, 1.0),
+    (0.0, 8, 0.0), (1.0, 8, 1.0)])
+def test_shift_leak_realises_the_nearest_shift_and_add(leak, bits, realised):
+    assert shift_leak(leak, bits) == realised
+
+
+def test_a_shift_leak_chip_simulates_the_leak_it_can_build(tiny):
+    """policy.leak: shift prices a shift and an add, so the simulated λ is one such a unit
+    realises (1 − 2^-k or 2^-k), and the spikes still match the model's bit for bit."""
+    ckpt, data = tiny
+    ckpt = replace(ckpt, leak={k: 0.9 for k in ckpt.threshold})  # converted nets do not leak
+    stored = store(ckpt, 8, 16, 3, leak="shift")
+    assert set(stored.leak.values()) == {0.875}
+    rep = sim(ckpt, data, overrides={"policy": {"leak": "shift"}})
+    assert_matches(rep)
+    assert "shift and add" in rep["accuracy"]["datapath"]
 
 
 def test_vgg16_matches_the_model_bit_for_bit():
