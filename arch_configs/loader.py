@@ -151,6 +151,8 @@ def load_arch(spec: str | os.PathLike, overrides: dict | None = None) -> ArchCon
     ctx = ErrorContext(origin, _display(path))
     arch = build(ArchConfig, data, "", ctx, name=path.stem, source_file=str(path))
     _check_node_scale(arch, ctx)
+    for key, expected, got in arch.memory_problems():  # after the node is known to be priced
+        ctx.fail(key, expected, got)
     return arch
 
 

@@ -15,8 +15,11 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import types
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+from .memory import CELL_TYPES, MemoryModelError, SramCost, sram
 
 LEVELS = ("register", "pe_sram", "glb", "dram")  # closest first
 SNN_DATAFLOWS = ("scatter", "os", "time_batched")  # hwsim/dataflow.py has their loop nests
@@ -131,21 +134,26 @@ class EnergyTable:
     ``(bits/b)**2`` (mult: an array multiplier grows with the square of its width). A MAC is
     one mult plus one add of the same width (Horowitz: FP32 3.7 + 0.9 = 4.6 pJ).
 
-    SRAM access energy: per-bit energy interpolated on log-log axes over capacity through the
-    ``sram`` points (Horowitz: 10 / 20 / 100 pJ per 64-bit read of 8 KB / 32 KB / 1 MB, i.e.
-    roughly ∝ sqrt(size)), extrapolated with the end segments' slopes, times the access width.
+    SRAM access energy comes from the memory model (``technology.memory``); with
+    ``model: table`` from the ``sram`` points instead: per-bit energy interpolated on log-log
+    axes over capacity (Horowitz: 10 / 20 / 100 pJ per 64-bit read of 8 KB / 32 KB / 1 MB),
+    extrapolated with the end segments' slopes, times the access width, reads = writes.
     """
 
     ops: tuple[OpEnergy, ...] = field(metadata=meta(
         "operation energies (add, mult, compare, shift per kind)"))
-    sram: tuple[SRAMPoint, ...] = field(metadata=meta(
-        "SRAM read energy versus capacity (at least 2 sizes)"))
     register_pj_per_bit: Sourced = field(metadata=meta(
         "register-file access energy", "pJ/bit", gt=0))
     paper_mac_pj: Sourced = field(metadata=meta(
         "the paper's ANN operation energy (FP32 MAC)", "pJ", gt=0))
     paper_ac_pj: Sourced = field(metadata=meta(
         "the paper's SNN operation energy (FP32 add)", "pJ", gt=0))
+    clock_pj_per_pe_cycle: Sourced = field(metadata=meta(
+        "clock tree and control (sequencing) energy of one PE in one cycle, charged for every "
+        "PE in every cycle of the latency (no clock gating)", "pJ", ge=0))
+    sram: tuple[SRAMPoint, ...] | None = field(default=None, metadata=meta(
+        "SRAM read energy versus capacity (at least 2 sizes); only with "
+        "technology.memory.model: table"))
 
     def problems(self) -> list[tuple[str, str, Any]]:
         """Cross-field problems as (key suffix, expected, got)."""
@@ -162,7 +170,7 @@ class EnergyTable:
         if lacking:
             out.append(("ops", f"rows for every op {OPS} and kind {KINDS}",
                         f"none for {', '.join(lacking)}"))
-        if len({p.size_bytes for p in self.sram}) < 2:
+        if self.sram is not None and len({p.size_bytes for p in self.sram}) < 2:
             out.append(("sram", "points of at least 2 different sizes",
                         [p.size_bytes for p in self.sram]))
         return out
@@ -197,13 +205,28 @@ class EnergyTable:
 
 @dataclass(frozen=True)
 class Leakage:
-    """Static power at the reference node; scaled by ``node_scale`` like every on-chip energy
-    (an approximation: static power scales differently from switching energy)."""
+    """Static power at the reference node: PE logic scaled by ``node_scale``; SRAM from the
+    memory model (CACTI, at the node), or with ``model: table`` ``sram_uw_per_kib`` scaled by
+    ``node_scale``."""
 
     pe_uw: Sourced = field(metadata=meta(
         "static power of one PE's logic and register file", "µW", gt=0))
-    sram_uw_per_kib: Sourced = field(metadata=meta(
-        "static power of on-chip SRAM (PE SRAM and GLB)", "µW/KiB", gt=0))
+    sram_uw_per_kib: Sourced | None = field(default=None, metadata=meta(
+        "static power of on-chip SRAM (PE SRAM and GLB); only with technology.memory.model: "
+        "table", "µW/KiB", gt=0))
+
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """Where SRAM energies, leakage and cycle times come from."""
+
+    model: Literal["cacti", "table"] = field(metadata=meta(
+        "cacti: CACTI 7 at the node (arch_configs/cacti_sram.csv, any size and width it "
+        "models); table: the explicit energy.sram points and leakage.sram_uw_per_kib"))
+    cell_type: Literal[CELL_TYPES] = field(metadata=meta(
+        "CACTI's ITRS device type of cells and periphery, one for every SRAM: itrs-lop (low "
+        "operating power), itrs-hp (high performance), itrs-lstp (low standby power)"))
+    source: str = field(metadata=meta("why this model and cell type"))
 
 
 @dataclass(frozen=True)
@@ -218,6 +241,24 @@ class Technology:
         "", gt=0))
     energy: EnergyTable = field(metadata=meta("energies at the reference node"))
     leakage: Leakage = field(metadata=meta("static power at the reference node"))
+    memory: MemoryModel = field(metadata=meta("the SRAM memory model"))
+    wire_scale: Sourced = field(metadata=meta(
+        "factor on NoC (wire) energy relative to 45 nm: wires scale with V² and hop length, "
+        "not like logic", "", gt=0))
+
+    def problems(self) -> list[tuple[str, str, Any]]:
+        table = self.memory.model == "table"
+        out = []
+        for key, value in (("energy.sram", self.energy.sram),
+                           ("leakage.sram_uw_per_kib", self.leakage.sram_uw_per_kib)):
+            if table and value is None:
+                out.append(("memory.model", f"cacti, or technology.{key} set (model: table "
+                            "prices SRAMs from energy.sram and leakage.sram_uw_per_kib)",
+                            "table"))
+            if not table and value is not None:
+                out.append((key, "no value with technology.memory.model: cacti (CACTI gives "
+                            "it; set model: table to use explicit numbers)", "a value"))
+        return out
 
 
 @dataclass(frozen=True)
@@ -276,6 +317,10 @@ class PEArray:
     sram_bytes: int = field(metadata=meta(
         "local SRAM per PE (membranes and weights)", "bytes", gt=0))
     source: str = field(metadata=meta("why these sizes"))
+    sram_width_bits: int = field(default=64, metadata=meta(
+        "word width of the PE SRAM: one access moves one word", "bits", gt=0, le=1024))
+    sram_ports: int = field(default=1, metadata=meta(
+        "PE SRAM read-write ports: word accesses per cycle", "1/cycle", gt=0, le=16))
 
 
 @dataclass(frozen=True)
@@ -287,6 +332,8 @@ class GlobalBuffer:
     bandwidth_bits_per_cycle: int = field(metadata=meta(
         "bits read or written per cycle, all banks", "bits/cycle", gt=0))
     source: str = field(metadata=meta("why these sizes"))
+    width_bits: int = field(default=64, metadata=meta(
+        "word width of a bank: one access moves one word", "bits", gt=0, le=1024))
 
     def problems(self) -> list[tuple[str, str, Any]]:
         if self.banks > self.size_bytes:
@@ -347,10 +394,11 @@ class Policy:
 class ArchConfig:
     """A validated accelerator description; build it with :func:`arch_configs.load_arch`.
 
-    Energy API (pJ, node-scaled unless stated): :meth:`op_energy_pj`, :meth:`sram_access_pj`,
-    :meth:`register_access_pj`, :meth:`access_pj` (by memory level), :attr:`dram_pj_per_bit`,
-    :meth:`noc_hop_pj`, :meth:`leak_pj`, :attr:`paper_mac_pj`, :attr:`paper_ac_pj`; static
-    power :attr:`leakage_w` (W).
+    Energy API (pJ): :meth:`op_energy_pj` (logic, × node_scale), :meth:`access_pj` (by
+    memory level and action: SRAM from :meth:`sram_cost`, the memory model at the node;
+    registers × node_scale; DRAM per bit, not scaled), :meth:`noc_hop_pj` (× wire_scale),
+    :meth:`leak_pj`, :attr:`clock_pj_per_cycle`, :attr:`paper_mac_pj`, :attr:`paper_ac_pj`;
+    static power :attr:`leakage_w` (W).
     """
 
     name: str = field(metadata=meta("config name (the file stem)", yaml=False))
@@ -389,7 +437,7 @@ class ArchConfig:
             self.node_scale
 
     def sram_access_pj(self, size_bytes: float, bits: int) -> float:
-        """Energy of one ``bits``-wide access to an SRAM of ``size_bytes``, pJ."""
+        """``model: table`` only: one ``bits``-wide access to an SRAM of ``size_bytes``, pJ."""
         return self.technology.energy.sram_pj(size_bytes, bits) * self.node_scale
 
     def register_access_pj(self, bits: int) -> float:
@@ -401,19 +449,46 @@ class ArchConfig:
         """DRAM access energy, pJ/bit (the DRAM part's own number, not node-scaled)."""
         return self.dram.pj_per_bit.value
 
-    def access_pj(self, level: str, bits: int) -> float:
-        """Energy of one ``bits``-wide access at a memory level (register, pe_sram, glb, dram),
-        pJ. A GLB access costs one access to one bank (``size_bytes / banks``)."""
+    def sram_cost(self, level: str) -> SramCost:
+        """The memory model's numbers for the PE SRAM (one PE's) or the GLB (all banks; an
+        access reaches one bank), at this node and cell type (``model: cacti``)."""
+        m = self.technology.memory
+        if level == "pe_sram":
+            return sram(self.node_nm, m.cell_type, self.pe_array.sram_bytes,
+                        self.pe_array.sram_width_bits, 1, self.node_scale)
+        if level == "glb":
+            g = self.global_buffer
+            return sram(self.node_nm, m.cell_type, g.size_bytes, g.width_bits, g.banks,
+                        self.node_scale)
+        raise ValueError(f"{level!r} is not an SRAM level (pe_sram, glb)")
+
+    def word_bits(self, level: str) -> int | None:
+        """Word width of an SRAM level (None for register and DRAM: priced per bit)."""
+        return {"pe_sram": self.pe_array.sram_width_bits,
+                "glb": self.global_buffer.width_bits}.get(level)
+
+    def access_pj(self, level: str, bits: int, action: str = "read") -> float:
+        """Energy of moving one ``bits``-wide operand at a memory level (register, pe_sram,
+        glb, dram) by ``action`` (read, write), pJ.
+
+        SRAM (``model: cacti``): operands travel packed in words (a PE's lanes read and write
+        vectors), so an operand costs its share of one word access: E_word(action) · bits /
+        word bits. ``model: table``: the table's per-bit energy × bits, reads = writes."""
+        if action not in ("read", "write"):
+            raise ValueError(f"unknown access {action!r}; read or write")
         if level == "register":
             return self.register_access_pj(bits)
-        if level == "pe_sram":
-            return self.sram_access_pj(self.pe_array.sram_bytes, bits)
-        if level == "glb":
-            return self.sram_access_pj(self.global_buffer.size_bytes / self.global_buffer.banks,
-                                       bits)
         if level == "dram":
             return self.dram_pj_per_bit * bits
-        raise ValueError(f"unknown memory level {level!r}; levels are {LEVELS}")
+        if level not in ("pe_sram", "glb"):
+            raise ValueError(f"unknown memory level {level!r}; levels are {LEVELS}")
+        if self.technology.memory.model == "table":
+            size = (self.pe_array.sram_bytes if level == "pe_sram"
+                    else self.global_buffer.size_bytes / self.global_buffer.banks)
+            return self.sram_access_pj(size, bits)
+        c = self.sram_cost(level)
+        word = c.read_pj if action == "read" else c.write_pj
+        return word * bits / self.word_bits(level)
 
     def capacity_bytes(self, level: str) -> int | None:
         """Capacity of a level: per PE for register and pe_sram, the whole GLB, None (unbounded)
@@ -425,8 +500,14 @@ class ArchConfig:
         return caps[level]
 
     def noc_hop_pj(self, bits: int) -> float:
-        """Energy to move ``bits`` one NoC hop, pJ."""
-        return self.noc.hop_pj_per_bit.value * bits * self.node_scale
+        """Energy to move ``bits`` one NoC hop, pJ (× ``technology.wire_scale``)."""
+        return self.noc.hop_pj_per_bit.value * bits * self.technology.wire_scale.value
+
+    @property
+    def clock_pj_per_cycle(self) -> float:
+        """Clock tree and control energy of the whole PE array in one cycle, pJ."""
+        return (self.technology.energy.clock_pj_per_pe_cycle.value * self.pe_array.count
+                * self.node_scale)
 
     def leak_pj(self) -> float:
         """Energy of one neuron's leak at the membrane width, pJ: one multiply, or one shift and
@@ -450,10 +531,41 @@ class ArchConfig:
     def leakage_w(self) -> float:
         """Static power of the whole chip (PE logic and all on-chip SRAM), W."""
         lk = self.technology.leakage
-        sram_kib = (self.pe_array.count * self.pe_array.sram_bytes
-                    + self.global_buffer.size_bytes) / 1024
-        uw = self.pe_array.count * lk.pe_uw.value + sram_kib * lk.sram_uw_per_kib.value
-        return uw * 1e-6 * self.node_scale
+        logic_uw = self.pe_array.count * lk.pe_uw.value * self.node_scale
+        if self.technology.memory.model == "table":
+            sram_kib = (self.pe_array.count * self.pe_array.sram_bytes
+                        + self.global_buffer.size_bytes) / 1024
+            return (logic_uw + sram_kib * lk.sram_uw_per_kib.value * self.node_scale) * 1e-6
+        sram_uw = (self.pe_array.count * self.sram_cost("pe_sram").leakage_uw
+                   + self.sram_cost("glb").leakage_uw)
+        return (logic_uw + sram_uw) * 1e-6
+
+    def memory_notes(self) -> dict[str, str]:
+        """How each SRAM's numbers were obtained (for the report)."""
+        if self.technology.memory.model == "table":
+            return {lv: "explicit energy.sram table" for lv in ("pe_sram", "glb")}
+        return {lv: self.sram_cost(lv).note for lv in ("pe_sram", "glb")}
+
+    def memory_problems(self) -> list[tuple[str, str, Any]]:
+        """Memories the memory model cannot price, as (key path, expected, got); the loader
+        checks them once the node is known to be consistent."""
+        if self.technology.memory.model != "cacti":
+            return []
+        cell = self.technology.memory.cell_type
+        try:
+            sram(self.node_nm, cell, 8192, 64, 1, self.node_scale)  # the node alone
+        except MemoryModelError as e:
+            return [("technology.node_nm", f"a node the CACTI table covers or extrapolates to "
+                     f"({e})", self.node_nm)]
+        out = []
+        for level, key, got in (("pe_sram", "pe_array.sram_bytes", self.pe_array.sram_bytes),
+                                ("glb", "global_buffer.size_bytes",
+                                 self.global_buffer.size_bytes)):
+            try:
+                self.sram_cost(level)
+            except MemoryModelError as e:
+                out.append((key, f"a memory the CACTI table models ({e})", got))
+        return out
 
     def summary(self) -> dict:
         """The report's ``arch`` object: name, node_nm, pes, clock_hz (and the file)."""
@@ -506,6 +618,8 @@ def _bounds(meta) -> str:
 def describe(tp, meta=None) -> str:
     """What a value of schema type ``tp`` must look like, in words."""
     meta = meta or {}
+    if _optional(tp) is not None:
+        return describe(_optional(tp), meta) + " (optional)"
     if tp is Sourced:
         num = "an integer" if meta.get("integer") else "a number"
         return f"{{value: {num}{_bounds(meta)}, source: a string}}"
@@ -556,7 +670,16 @@ def _check_keys(cls, data, path, ctx: ErrorContext, meta=None) -> list:
     return flds
 
 
+def _optional(tp):
+    """The X of ``X | None`` (None for any other type)."""
+    if get_origin(tp) is types.UnionType and type(None) in get_args(tp):
+        return next(a for a in get_args(tp) if a is not type(None))
+    return None
+
+
 def _value(tp, value, path: str, meta, ctx: ErrorContext):
+    if _optional(tp) is not None:
+        return None if value is None else _value(_optional(tp), value, path, meta, ctx)
     if tp is Sourced:
         _check_keys(Sourced, value, path, ctx, meta)
         for k in ("value", "source"):
@@ -620,6 +743,7 @@ def key_table(cls=ArchConfig, path: str = "") -> list[tuple[str, str, str, str]]
         tp, p = hints[f.name], _join(path, f.name)
         rows.append((p, describe(tp, f.metadata), f.metadata.get("unit", ""),
                      f.metadata.get("doc", "")))
+        tp = _optional(tp) or tp
         if is_dataclass(tp) and tp is not Sourced:
             rows += key_table(tp, p)
         elif get_origin(tp) is tuple:

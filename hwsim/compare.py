@@ -195,6 +195,7 @@ class SideResult:
                 "latency_s": self.seconds, "search_s": self.search_s,
                 "candidates": self.candidates, "weights": self.weights,
                 "layers": [{"name": c.name, "mapping": c.mapping, "cycles": c.cycles,
+                            "bound": c.bound,
                             "energy_pj": {**c.energy_pj, "total": c.total_pj}}
                            for c in self.layers]}
 
@@ -211,27 +212,28 @@ def _layer_cost(ctx: Context, lc: LayerCounts, side: str, dataflow: str, objecti
         node = next(n for n in ctx.nodes if n.name == lc.name)
         return E.ann_layer_cost(arch, ctx.mapping, lc, lm, v, math.prod(node.in_shape),
                                 dest), 1
+    lm = mapping.layer(lc.name)
     if side == "snn":
         spec = snn_spec(ctx, lc, mapping)
 
-        def cycles(acc):
-            return E.snn_cycles(arch, lc, E.traffic(acc))
+        def cycles(acc, with_bound=False):
+            return E.snn_cycles(arch, lc, lm, E.traffic(acc), with_bound=with_bound)
     else:
         skip = dataflow.endswith("_skip")
         spec = ann_spec(ctx, lc, skip, mapping)
-        lm = mapping.layer(lc.name)
         macs = spec.activity.accumulates_per_channel * spec.geometry.K  # skipped or dense
 
-        def cycles(acc):
-            return E.ann_cycles(arch, lc, lm, E.traffic(acc), macs)
+        def cycles(acc, with_bound=False):
+            return E.ann_cycles(arch, lc, lm, E.traffic(acc), macs, with_bound=with_bound)
 
     def cost(acc):
         return sum(E.price(acc, arch, side).values()), cycles(acc)
 
     ch = M.best_tiling(spec, dataflow, cost, objective)
     t = E.traffic(ch.accesses)
+    _, limit, compute = cycles(ch.accesses, with_bound=True)
     return (E.LayerCost(lc.name, E.price(ch.accesses, arch, side), ch.cycles, t, ch.accesses,
-                        ch.tiling.describe()), ch.tried)
+                        ch.tiling.describe(), bound=limit, compute_cycles=compute), ch.tried)
 
 
 class Infeasible(ValueError):

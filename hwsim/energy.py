@@ -25,11 +25,13 @@ image is loaded from DRAM once per inference in both. Weights kept in DRAM are f
 GLB before use: the ANN fetches each layer once per image, the SNN per timestep only the weights
 its events need (at most the whole layer), and uses then read the GLB copy. Membranes kept in
 DRAM are read and written there at every access (a scatter has no locality to exploit).
-Leakage = static power × latency.
+Leakage = static power × latency; clock = the clock tree and control of every PE in every
+cycle of the latency (``technology.energy.clock_pj_per_pe_cycle``).
 
 Latency: per layer and step, compute cycles = the busiest PE's work / accumulators per cycle
 (+ its LIF phase); memory cycles = bits through the GLB / its bandwidth + bits through DRAM /
-its bandwidth; the layer takes the larger of the two plus the NoC hop latency. Layers run in
+its bandwidth, and the busiest PE's SRAM words / its ports; the layer takes the largest plus
+the NoC hop latency, and reports which resource bound it. Layers run in
 turn (``layer_by_layer``) or overlap across timesteps (``pipelined``: Σ_l c_l + (T−1)·max_l c_l).
 """
 
@@ -46,8 +48,8 @@ from mapping.placement import LayerMapping, Mapping
 from .counts import LayerCounts
 from .dataflow import Accesses
 
-SNN_PARTS = ("compute", "membrane", "weights", "spikes", "leakage", "dram")
-ANN_PARTS = ("compute", "activations", "weights", "noc", "leakage", "dram")
+SNN_PARTS = ("compute", "membrane", "weights", "spikes", "clock", "leakage", "dram")
+ANN_PARTS = ("compute", "activations", "weights", "noc", "clock", "leakage", "dram")
 
 
 # Which part of the breakdown each operand's accesses belong to (DRAM accesses go to ``dram``).
@@ -88,9 +90,9 @@ def price(acc: Accesses, arch: ArchConfig, side: str) -> dict[str, float]:
     e = dict.fromkeys(parts, 0.0)
     for (op, bits), n in acc.ops.items():
         e["compute"] += n * op_pj(arch, op, bits)
-    for (operand, level, _, bits), n in acc.mem.items():
+    for (operand, level, action, bits), n in acc.mem.items():
         part = "dram" if level == "dram" else PART_OF[side][operand]
-        e[part] += n * arch.access_pj(level, bits)
+        e[part] += n * arch.access_pj(level, bits, action)
     for _, packets, bits, destinations in acc.noc:
         e[NOC_PART[side]] += noc_pj(arch, packets, bits, destinations)
     return e
@@ -122,17 +124,33 @@ class LayerCost:
     traffic: Traffic
     accesses: Accesses | None = None
     mapping: str = "scatter"
+    bound: str = ""  # what set its cycles: compute, pe_sram (ports), glb or dram
+    compute_cycles: float = 0.0  # the busiest PE's compute alone (all steps)
 
     @property
     def total_pj(self) -> float:
         return sum(self.energy_pj.values())
 
 
-def _memory_cycles(arch: ArchConfig, traffic: Traffic, T: int) -> np.ndarray:
-    glb = traffic.bits["glb"] / arch.global_buffer.bandwidth_bits_per_cycle
+def memory_cycles(arch: ArchConfig, lm: LayerMapping, traffic: Traffic) -> dict[str, float]:
+    """Cycles each memory needs for a layer's traffic (whole layer, per image): ``glb`` and
+    ``dram`` its bits over their bandwidths (they share the path, so they add up), ``pe_sram``
+    the busiest PE's share (its share of the layer's outputs) packed in words through its
+    read-write ports (``pe_array.sram_ports`` words a cycle)."""
+    share = max(lm.neurons_per_pe) / max(1, sum(lm.neurons_per_pe))
+    words = traffic.bits["pe_sram"] * share / arch.pe_array.sram_width_bits
     dram_bits_per_cycle = arch.dram.bandwidth_bytes_per_s.value * 8 / arch.frequency_hz
-    dram = traffic.bits["dram"] / dram_bits_per_cycle
-    return np.full(T, (glb + dram) / T)
+    return {"glb": traffic.bits["glb"] / arch.global_buffer.bandwidth_bits_per_cycle,
+            "dram": traffic.bits["dram"] / dram_bits_per_cycle,
+            "pe_sram": words / arch.pe_array.sram_ports}
+
+
+def bound(compute: float, memory: dict[str, float]) -> str:
+    """Which resource sets a layer's time: compute, pe_sram (its ports), or glb/dram."""
+    shared = memory["glb"] + memory["dram"]
+    options = {"compute": compute, "pe_sram": memory["pe_sram"],
+               ("dram" if memory["dram"] > memory["glb"] else "glb"): shared}
+    return max(options, key=options.get)
 
 
 def compute_cycles(arch: ArchConfig, lc: LayerCounts) -> np.ndarray:
@@ -144,25 +162,35 @@ def compute_cycles(arch: ArchConfig, lc: LayerCounts) -> np.ndarray:
     return np.ceil(work / acc) + math.ceil(lif / acc)
 
 
-def snn_cycles(arch: ArchConfig, lc: LayerCounts, t: Traffic) -> float:
-    """Cycles of one SNN layer over all T: per step the larger of compute and memory, plus the
-    NoC hop latency."""
-    memory = _memory_cycles(arch, t, lc.T)
+def snn_cycles(arch: ArchConfig, lc: LayerCounts, lm: LayerMapping, t: Traffic,
+               with_bound: bool = False):
+    """Cycles of one SNN layer over all T: per step the largest of compute, the shared memory
+    path (GLB + DRAM) and the busiest PE's SRAM ports (:func:`memory_cycles`, spread evenly
+    over the steps), plus the NoC hop latency. ``with_bound``: (cycles, the resource that set
+    them, the compute cycles alone)."""
+    m = memory_cycles(arch, lm, t)
+    compute = compute_cycles(arch, lc)
+    per_step = max(m["glb"] + m["dram"], m["pe_sram"]) / lc.T
     noc = arch.noc.hop_latency_cycles.value * mesh_hops(arch.pes)
-    return float(np.maximum(compute_cycles(arch, lc), memory).sum() + noc * lc.T)
+    cycles = float(np.maximum(compute, per_step).sum() + noc * lc.T)
+    if not with_bound:
+        return cycles
+    return cycles, bound(float(compute.sum()), m), float(compute.sum())
 
 
 def ann_cycles(arch: ArchConfig, lc: LayerCounts, lm: LayerMapping, t: Traffic,
-               macs: float | None = None) -> float:
+               macs: float | None = None, with_bound: bool = False):
     """Cycles of one ANN layer: the busiest PE's MACs (``macs`` in the layer, default its
     ``ann_macs``, spread evenly over its outputs) / accumulators, or the memory time if
-    longer, plus the NoC."""
+    longer (shared path or PE SRAM ports, :func:`memory_cycles`), plus the NoC.
+    ``with_bound``: (cycles, the resource that set them, the compute cycles alone)."""
     macs = lc.ann_macs if macs is None else macs
     busiest = max(lm.neurons_per_pe) * macs / lm.outputs
     compute = math.ceil(busiest / arch.pe_array.accumulators)
-    memory = float(_memory_cycles(arch, t, 1)[0])
+    m = memory_cycles(arch, lm, t)
     noc = arch.noc.hop_latency_cycles.value * mesh_hops(arch.pes)
-    return max(compute, memory) + noc
+    cycles = max(compute, m["glb"] + m["dram"], m["pe_sram"]) + noc
+    return (cycles, bound(compute, m), float(compute)) if with_bound else cycles
 
 
 def _weights(acc: Accesses, level: str, uses: float, fetched: float, bits: int) -> None:
@@ -225,7 +253,9 @@ def snn_layer_cost(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: Laye
     """Energy (pJ, per image, without leakage) and cycles of one SNN layer on ``scatter``."""
     acc = snn_scatter(arch, mapping, lc, lm, membrane_level, destinations)
     t = traffic(acc)
-    return LayerCost(lc.name, price(acc, arch, "snn"), snn_cycles(arch, lc, t), t, acc)
+    cycles, limit, compute = snn_cycles(arch, lc, lm, t, with_bound=True)
+    return LayerCost(lc.name, price(acc, arch, "snn"), cycles, t, acc, bound=limit,
+                     compute_cycles=compute)
 
 
 def ann_scatter(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: LayerMapping,
@@ -256,7 +286,9 @@ def ann_layer_cost(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: Laye
     """Energy (pJ, without leakage) and cycles of the layer as a dense ANN on ``scatter``."""
     acc = ann_scatter(arch, mapping, lc, lm, state_level, inputs, destinations)
     t = traffic(acc)
-    return LayerCost(lc.name, price(acc, arch, "ann"), ann_cycles(arch, lc, lm, t), t, acc)
+    cycles, limit, compute = ann_cycles(arch, lc, lm, t, with_bound=True)
+    return LayerCost(lc.name, price(acc, arch, "ann"), cycles, t, acc, bound=limit,
+                     compute_cycles=compute)
 
 
 def schedule_cycles(per_layer_steps: list[float], T: int, schedule: str) -> float:
@@ -268,13 +300,16 @@ def schedule_cycles(per_layer_steps: list[float], T: int, schedule: str) -> floa
 
 
 def add_leakage(costs: list[LayerCost], arch: ArchConfig, total_cycles: float) -> float:
-    """Book static energy (leakage power × latency) onto layers by their share of cycles;
-    returns the latency in seconds."""
+    """Book the energy that runs with time onto layers by their share of cycles: static energy
+    (leakage power × latency) and the clock tree and control (every PE, every cycle); returns
+    the latency in seconds."""
     seconds = total_cycles / arch.frequency_hz
-    total_pj = arch.leakage_w * seconds * 1e12
+    static_pj = arch.leakage_w * seconds * 1e12
+    clock_pj = arch.clock_pj_per_cycle * total_cycles
     busy = sum(c.cycles for c in costs) or 1.0
     for c in costs:
-        c.energy_pj["leakage"] = total_pj * c.cycles / busy
+        c.energy_pj["leakage"] = static_pj * c.cycles / busy
+        c.energy_pj["clock"] = clock_pj * c.cycles / busy
     return seconds
 
 

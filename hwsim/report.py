@@ -31,7 +31,7 @@ def _num(v: float) -> str:
 def table(report: dict) -> str:
     """Per layer and total, SNN vs ANN, with the ratio; then accuracy and the verdict."""
     head = ["layer", "rate", "SNN ops", "ANN MACs", "SNN energy", "ANN energy", "ANN/SNN",
-            "SNN cyc", "V at", "W at", "SNN tiling", "ANN tiling"]
+            "SNN cyc", "bound", "V at", "W at", "SNN tiling", "ANN tiling"]
     rows = []
     for r in report["layers"]:
         snn, ann = r["energy_pj"]["total"], r["ann_energy_pj"]["total"]
@@ -39,7 +39,8 @@ def table(report: dict) -> str:
         rows.append([r["name"], "-" if r["spike_rate"] is None else f"{r['spike_rate']:.3f}",
                      _num(ops) + (" MAC" if r["analog_input"] else " AC"), _num(r["ann_macs"]),
                      _eng(snn), _eng(ann), f"{ann / snn:.2f}x" if snn else "-",
-                     _num(r["cycles"]), r["membrane_level"] or "-", r["weight_level"],
+                     _num(r["cycles"]), r.get("snn_bound") or "-",
+                     r["membrane_level"] or "-", r["weight_level"],
                      r.get("snn_mapping", "-"), r.get("ann_mapping", "-")])
     s, a = report["snn"], report["ann"]
     tot_ops = sum(r["snn_acs"] + r["snn_macs"] for r in report["layers"])
@@ -47,7 +48,7 @@ def table(report: dict) -> str:
                  _num(sum(r["ann_macs"] for r in report["layers"])),
                  _eng(s["energy_pj"]["total"]), _eng(a["energy_pj"]["total"]),
                  f"{report['ratio']['energy_ann_over_snn_full']:.2f}x",
-                 _num(s["latency_cycles"]), "", "", "", ""])
+                 _num(s["latency_cycles"]), "", "", "", "", ""])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     fmt = lambda row: "  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)  # noqa: E731
                                 for i, (x, w) in enumerate(zip(row, widths)))
@@ -187,7 +188,7 @@ PART_LABEL = {"membrane": "membrane / activations", "activations": "membrane / a
               "spikes": "spikes / NoC", "noc": "spikes / NoC"}  # one legend entry for both
 PLOT_COLOURS = {"compute": "#4c72b0", "membrane": "#dd8452", "activations": "#dd8452",
                 "weights": "#55a868", "spikes": "#c44e52", "noc": "#c44e52",
-                "leakage": "#8172b3", "dram": "#937860"}
+                "clock": "#da8bc3", "leakage": "#8172b3", "dram": "#937860"}
 
 
 def plot(report: dict, out_dir: str | Path) -> list[Path]:

@@ -289,6 +289,7 @@ def _layer_row(lc: LayerCounts, snn: E.LayerCost, ann: E.LayerCost, lm, v_level)
         "snn_macs": acs if lc.analog else 0.0,
         "membrane_reads": v_reads, "membrane_writes": v_writes, "weight_reads": w_reads,
         "snn_mapping": snn.mapping, "ann_mapping": ann.mapping,
+        "snn_bound": snn.bound, "ann_bound": ann.bound,
         "membrane_level": v_level, "weight_level": lm.weight_level, "pes_used": lm.pes_used,
         "pe_load_imbalance": float(busy.max() / busy.mean()) if busy.size and busy.mean() else 1.0,
         "acs_per_step": [float(v) for v in lc.per_image(lc.accumulates)],
@@ -306,7 +307,8 @@ def build_report(ckpt: Checkpoint, arch: ArchConfig, mapping: Mapping, counter: 
     """The report (docs/DESIGN.md §3) from the counts: every dataflow on both sides
     (``hwsim.compare``), the headline pair per layer and in total, the paper's formula.
     ``selected_out`` (a dict) receives the headline pair's per-layer costs (``snn``, ``ann``:
-    lists of ``energy.LayerCost``) for the system timing."""
+    lists of ``energy.LayerCost``) and the ANN's placement (``ann_mapping``) for the system
+    timing."""
     nodes = ckpt.nodes()
     cons = consumers(nodes)
     order = [n.name for n in nodes if n.synaptic]
@@ -320,7 +322,8 @@ def build_report(ckpt: Checkpoint, arch: ArchConfig, mapping: Mapping, counter: 
     ann_r = results["ann"][flows["selected"]["ann"]]
     snn_costs, ann_costs = snn_r.layers, ann_r.layers
     if selected_out is not None:
-        selected_out.update(snn=snn_costs, ann=ann_costs)
+        selected_out.update(snn=snn_costs, ann=ann_costs, ann_mapping=ctx.placements[
+            (CMP.placement_kind("ann", flows["selected"]["ann"]), ann_r.weights)])
     snn_cycles, ann_cycles = snn_r.cycles, ann_r.cycles
     snn_s, ann_s = snn_r.seconds, ann_r.seconds
     layers = [_layer_row(lc, s, a, mapping.layer(lc.name), levels[lc.name])

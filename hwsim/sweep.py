@@ -67,7 +67,7 @@ from .sweep_results import (
     ResultsFile,
     seal,
 )
-from .system import system_timing
+from .system import Chip, ann_layer_works, simulate_system, system_timing
 
 MEMBRANE_LEVELS = (*LEVELS, "auto")
 NODE_NAMES = tuple(n for n in list_configs() if re.fullmatch(r"\d+nm", n))
@@ -301,6 +301,10 @@ def point_report(ckpt: C.Checkpoint, arch: ArchConfig, run: FunctionalRun, model
     rep["system"]["compute_bound"] = system_timing(arch, mapping, counter, nodes,
                                                    unlimited=True, tiles=tiles,
                                                    traffic=traffic).cycles
+    # the ANN (headline dataflow) on the same SimPy model: both latencies from one model
+    rep["system_ann"] = simulate_system(
+        ann_layer_works(arch, selected["ann_mapping"], nodes, selected["ann"]),
+        Chip.from_arch(arch), "layer_by_layer", tiles).to_dict()
     return rep
 
 
@@ -351,6 +355,8 @@ def report_row(rep: dict, key: str, point: Point, base: str) -> dict[str, str]:
         "compute_bound_cycles": sysd["compute_bound"],
         "sim_latency_cycles": snn["latency_cycles"], "sim_latency_s": snn["latency_s"],
         "ann_latency_cycles": ann["latency_cycles"], "ann_latency_s": ann["latency_s"],
+        "ann_system_latency_cycles": rep["system_ann"]["cycles"],
+        "ann_system_latency_s": rep["system_ann"]["seconds"],
         "schedule": rep["arch"]["schedule"],
         "membrane_levels": "+".join(dict.fromkeys(r["membrane_level"] for r in lif)),
         "weight_levels": "+".join(dict.fromkeys(r["weight_level"] for r in rep["layers"])),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .energy import ANN_PARTS, SNN_PARTS
 
-VERSION = 2  # of the row format and the point key (2: the dataflow model)
+VERSION = 3  # of the row format and the point key (2: the dataflow model; 3: CACTI memories, clock)
 CSV_NAME = "points.csv"
 
 POINT_COLUMNS = ["key", "model", "arch", "timesteps", "pes", "node", "membrane", "dataflow",
@@ -29,7 +29,7 @@ COLUMNS = POINT_COLUMNS + [
     "latency_s", "latency_cycles", "system_compute_cycles", "system_memory_stall_cycles",
     "system_noc_cycles", "glb_utilisation", "dram_utilisation", "noc_utilisation",
     "compute_bound_cycles", "sim_latency_cycles", "sim_latency_s", "ann_latency_cycles",
-    "ann_latency_s", "schedule", "membrane_levels", "weight_levels", "on_chip",
+    "ann_latency_s", "ann_system_latency_cycles", "ann_system_latency_s", "schedule", "membrane_levels", "weight_levels", "on_chip",
     "spilled_bytes", "row_sha256",
 ]
 

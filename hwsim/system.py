@@ -375,6 +375,12 @@ def layer_works(arch: ArchConfig, mapping: Mapping, counter: Counter, nodes,
             steps_bits = [{k: v / lc.T for k, v in bits.items()}] * lc.T
         else:
             steps_bits = step_traffic(arch, mapping, lc, v_level, dest)
+        # the busiest PE's SRAM ports are its own: its steps take at least their time (spread
+        # evenly over the steps, as the simulator's per-layer model does)
+        pe_bits = sum(b["pe_sram"] for b in steps_bits)
+        ports = E.memory_cycles(arch, lm, E.Traffic({"register": 0.0, "pe_sram": pe_bits,
+                                                     "glb": 0.0, "dram": 0.0}))["pe_sram"]
+        compute = np.maximum(compute, ports / lc.T)
         if lc.neuron == "lif":
             flits = math.ceil(E.packet_bits(lc.neurons, p.spike_bits) / arch.noc.link_bits)
             hops = E.mesh_hops(arch.pes) + max(0, dest - 1)
@@ -386,6 +392,34 @@ def layer_works(arch: ArchConfig, mapping: Mapping, counter: Counter, nodes,
                       for t in range(lc.T))
         group = groups.setdefault((lm.pe_first, lm.pes_available), len(groups))
         out.append(LayerWork(n.name, steps, tuple(feeds.get(n.name, ())), group))
+    return out
+
+
+def ann_layer_works(arch: ArchConfig, mapping: Mapping, nodes,
+                    costs: list[E.LayerCost]) -> list[LayerWork]:
+    """The ANN on the same system model: per synaptic layer one step whose compute is the
+    busiest PE's MACs (``LayerCost.compute_cycles``, of the dataflow that was priced) or its
+    SRAM ports' time, whose GLB and DRAM bits are that dataflow's traffic, and whose outputs
+    (one activation each, ``activation_bits`` wide) cross the mesh to the layers they feed."""
+    cons = consumers(nodes)
+    feeds: dict[str, list[str]] = {}
+    for src, dsts in cons.items():
+        for d in dsts:
+            feeds.setdefault(d, []).append(src)
+    by_name = {n.name: n for n in nodes}
+    groups: dict[tuple[int, int], int] = {}
+    flits = math.ceil(arch.precision.activation_bits / arch.noc.link_bits)
+    out = []
+    for c in costs:
+        lm = mapping.layer(c.name)
+        ports = E.memory_cycles(arch, lm, c.traffic)["pe_sram"]
+        dest = E.destinations(mapping, cons, c.name)
+        hops = E.mesh_hops(arch.pes) + max(0, dest - 1)
+        outputs = math.prod(by_name[c.name].out_shape)
+        step = StepWork(max(c.compute_cycles, ports), c.traffic.bits["glb"],
+                        c.traffic.bits["dram"], outputs * flits * hops)
+        group = groups.setdefault((lm.pe_first, lm.pes_available), len(groups))
+        out.append(LayerWork(c.name, (step,), tuple(feeds.get(c.name, ())), group))
     return out
 
 

@@ -2,8 +2,10 @@
 numbers, node scaling, the SRAM and operation-width models."""
 
 import copy
+import csv
 import math
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,10 +14,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arch_configs import CONFIG_DIR, ConfigError, key_table, list_configs, load_arch
+from arch_configs.memory import LOGIC_SCALE_22NM
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = yaml.safe_load((CONFIG_DIR / "45nm.yaml").read_text())
 SCALES = {"32nm": 0.66, "16nm": 0.17, "7nm": 0.094}
+
+
+def write_tmp(data) -> Path:
+    """``data`` as a YAML file in a fresh temporary folder (for tests without tmp_path)."""
+    return write(Path(tempfile.mkdtemp()), data)
 
 
 def write(tmp_path, data, name="chip.yaml") -> Path:
@@ -110,18 +118,45 @@ def test_45nm_reproduces_horowitz():
         assert a.op_energy_pj(op, bits, "fp") == pytest.approx(pj)
     assert a.paper_mac_pj == pytest.approx(4.6) and a.paper_ac_pj == pytest.approx(0.9)
     assert a.paper_mac_pj == pytest.approx(a.op_energy_pj("mac", 32, "fp"))
+    table = load_arch(write_tmp(TABLE))  # the explicit Horowitz SRAM table still prices
     for size, pj in ((8 * 1024, 10), (32 * 1024, 20), (1024 * 1024, 100)):
-        assert a.sram_access_pj(size, 64) == pytest.approx(pj)
+        assert table.sram_access_pj(size, 64) == pytest.approx(pj)
+    assert table.access_pj("pe_sram", 16, "write") == pytest.approx(2.5)
     assert a.dram_pj_per_bit == pytest.approx(1300 / 64, rel=1e-3)
     assert a.op_energy_pj("add", 16) == a.op_energy_pj("add", 16, "int")  # int datapath
+
+
+def cacti_row(node, cell, size, width, banks=1) -> dict:
+    """A row of the committed CACTI table, read here without the loader's code."""
+    with open(CONFIG_DIR / "cacti_sram.csv") as f:
+        rows = [r for r in csv.DictReader(f) if (int(r["node_nm"]), r["cell_type"],
+                int(r["size_bytes"]), int(r["width_bits"]), int(r["banks"]))
+                == (node, cell, size, width, banks)]
+    assert len(rows) == 1
+    return {k: float(v) for k, v in rows[0].items() if k != "cell_type"}
+
+
+def test_shipped_srams_are_cactis_numbers():
+    """The 45 nm chip's PE SRAM (8 KiB, 64-bit words) and GLB (2 MiB in 16 banks, 64-bit)
+    are priced with the table's own rows: a 64-bit operand pays one word, a 16-bit one a
+    quarter; reads and writes differ where CACTI says so; leakage is CACTI's."""
+    a = load_arch("45nm")
+    pe, glb = cacti_row(45, "itrs-lop", 8192, 64), cacti_row(45, "itrs-lop", 1 << 21, 64, 16)
+    for level, row in (("pe_sram", pe), ("glb", glb)):
+        assert a.access_pj(level, 64, "read") == pytest.approx(row["read_pj"], rel=1e-9)
+        assert a.access_pj(level, 64, "write") == pytest.approx(row["write_pj"], rel=1e-9)
+        assert a.access_pj(level, 16, "read") == pytest.approx(row["read_pj"] / 4, rel=1e-9)
+    assert a.access_pj("glb", 64, "read") != a.access_pj("glb", 64, "write")
+    logic = a.pes * a.technology.leakage.pe_uw.value
+    assert a.leakage_w == pytest.approx(
+        (logic + a.pes * pe["leakage_uw"] + glb["leakage_uw"]) * 1e-6, rel=1e-9)
+    assert a.memory_notes() == {"pe_sram": "CACTI 45 nm", "glb": "CACTI 45 nm"}
 
 
 def test_hierarchy_costs_grow_outward():
     a = load_arch("45nm")
     costs = [a.access_pj(level, 16) for level in ("register", "pe_sram", "glb", "dram")]
     assert costs == sorted(costs) and len(set(costs)) == 4
-    assert a.access_pj("glb", 64) == pytest.approx(
-        a.sram_access_pj(a.global_buffer.size_bytes / a.global_buffer.banks, 64))
     with pytest.raises(ValueError, match="unknown memory level"):
         a.access_pj("l3", 16)
 
@@ -136,12 +171,18 @@ def test_node_scaling(name):
             for bits in (1, 4, 8, 12, 16, 24, 32, 64):
                 assert a.op_energy_pj(op, bits, kind) == pytest.approx(
                     f * ref.op_energy_pj(op, bits, kind), rel=1e-12)
-    for size in (256, 8192, 100_000, 1 << 20, 1 << 24):
-        assert a.sram_access_pj(size, 16) == pytest.approx(f * ref.sram_access_pj(size, 16))
-    for level in ("register", "pe_sram", "glb"):
-        assert a.access_pj(level, 16) == pytest.approx(f * ref.access_pj(level, 16))
-    assert a.noc_hop_pj(64) == pytest.approx(f * ref.noc_hop_pj(64))
-    assert a.leakage_w == pytest.approx(f * ref.leakage_w)
+    assert a.access_pj("register", 16) == pytest.approx(f * ref.access_pj("register", 16))
+    # SRAM: CACTI at the node; below its 22 nm, 22 nm times the logic-energy ratio
+    node = a.node_nm
+    base, g = (node, 1.0) if node >= 22 else (22, f / LOGIC_SCALE_22NM)
+    pe = cacti_row(base, "itrs-lop", 8192, 64)
+    assert a.access_pj("pe_sram", 64, "write") == pytest.approx(g * pe["write_pj"], rel=1e-9)
+    assert ("extrapolated" in a.memory_notes()["pe_sram"]) == (node < 22)
+    # wires: their own factor, V^2 and hop length
+    ws = a.technology.wire_scale.value
+    assert ws == pytest.approx((0.8 / 0.9) ** 2 * node / 45, abs=1e-3)
+    assert a.noc_hop_pj(64) == pytest.approx(ws * ref.noc_hop_pj(64))
+    assert a.clock_pj_per_cycle == pytest.approx(f * ref.clock_pj_per_cycle)
     assert a.leak_pj() == pytest.approx(f * ref.leak_pj())
     assert a.paper_mac_pj == pytest.approx(f * 4.6)
     assert a.dram_pj_per_bit == ref.dram_pj_per_bit  # an off-chip part: not node-scaled
@@ -185,8 +226,8 @@ def test_widths_between_rows_interpolate_and_beyond_scale():
 
 @settings(max_examples=60, deadline=None)
 @given(s1=st.integers(64, 1 << 26), s2=st.integers(64, 1 << 26), bits=st.integers(1, 256))
-def test_sram_energy_grows_with_size_and_is_linear_in_width(s1, s2, bits):
-    a = load_arch("45nm")
+def test_table_sram_energy_grows_with_size_and_is_linear_in_width(s1, s2, bits):
+    a = load_arch(write_tmp(TABLE))
     lo, hi = sorted((s1, s2))
     assert 0 < a.sram_access_pj(lo, bits) <= a.sram_access_pj(hi, bits)
     assert a.sram_access_pj(hi, bits) == pytest.approx(a.sram_access_pj(hi, 1) * bits)
@@ -245,16 +286,27 @@ def test_inheritance_cycle(tmp_path):
 LEAVES = list(leaves(BASE))
 MAPPINGS = list(mappings(BASE))
 SOURCED = {p for p, d in MAPPINGS if set(d) == {"value", "source"}}
+DEFAULTED = ("description", "policy.dataflow", "pe_array.sram_width_bits", "pe_array.sram_ports",
+             "global_buffer.width_bits")
 REQUIRED = list(dict.fromkeys(  # a {value, source} pair is one key
     p.rsplit(".", 1)[0] if p.rsplit(".", 1)[0] in SOURCED else p
-    for p, _ in LEAVES if p not in ("description", "policy.dataflow")))  # these have defaults
+    for p, _ in LEAVES if p not in DEFAULTED))
+# keys only a `technology.memory.model: table` config sets (TABLE below)
+TABLE_ONLY = {"technology.energy.sram[].size_bytes", "technology.energy.sram[].bits",
+              "technology.energy.sram[].pj", "technology.energy.sram[].source",
+              "technology.leakage.sram_uw_per_kib"}
+HOROWITZ_SRAM = [{"size_bytes": s, "bits": 64, "pj": pj, "source": "Horowitz ISSCC 2014"}
+                 for s, pj in ((8192, 10.0), (32768, 20.0), (1 << 20, 100.0))]
+TABLE = {"inherits": "45nm.yaml", "technology": {
+    "memory": {"model": "table"}, "energy": {"sram": HOROWITZ_SRAM},
+    "leakage": {"sram_uw_per_kib": {"value": 1.0, "source": "assumption"}}}}
 
 
 def test_the_default_config_sets_every_schema_key():
     """So that the parametrised tests below reach every key of the schema."""
     leaf_keys = {p for p, e, *_ in key_table()
                  if not e.startswith(("a mapping", "a non-empty list of mappings"))}
-    assert {re.sub(r"\[\d+\]", "[]", p) for p in REQUIRED} | {"description", "policy.dataflow"} \
+    assert {re.sub(r"\[\d+\]", "[]", p) for p in REQUIRED} | set(DEFAULTED) | TABLE_ONLY \
         == leaf_keys
 
 
@@ -311,8 +363,23 @@ def test_cross_field_checks(tmp_path):
     no_fp_shift = edit(BASE, "technology.energy.ops", lambda d, k: d.__setitem__(
         k, [r for r in ops if not (r["op"] == "shift" and r["kind"] == "fp")]))
     expect_error(tmp_path, no_fp_shift, "technology.energy.ops: expected rows", "fp shift")
-    one_size = edit(BASE, "technology.energy.sram", lambda d, k: d.__setitem__(k, d[k][:1]))
+    one_size = dict(TABLE, technology={**TABLE["technology"],
+                                       "energy": {"sram": HOROWITZ_SRAM[:1]}})
     expect_error(tmp_path, one_size, "technology.energy.sram: expected points of at least 2")
+    no_table = dict(TABLE, technology={"memory": {"model": "table"}})
+    expect_error(tmp_path, no_table, "technology.memory.model: expected cacti, or "
+                 "technology.energy.sram set")
+    both = dict(TABLE, technology={"energy": {"sram": HOROWITZ_SRAM}})
+    expect_error(tmp_path, both, "technology.energy.sram: expected no value with "
+                 "technology.memory.model: cacti")
+    cell = edit(BASE, "technology.memory", lambda d, k: d[k].update(cell_type="itrs-xx"))
+    expect_error(tmp_path, cell, "technology.memory.cell_type: expected one of 'itrs-lop'")
+    tiny = edit(BASE, "pe_array", lambda d, k: d[k].update(sram_bytes=32))
+    expect_error(tmp_path, tiny, "pe_array.sram_bytes: expected a memory the CACTI table models")
+    wide = edit(BASE, "global_buffer", lambda d, k: d[k].update(width_bits=2048))
+    expect_error(tmp_path, wide, "global_buffer.width_bits: expected an integer > 0 and <= 1024")
+    ports = edit(BASE, "pe_array", lambda d, k: d[k].update(sram_ports=-1))
+    expect_error(tmp_path, ports, "pe_array.sram_ports: expected an integer > 0")
     banks = edit(BASE, "global_buffer", lambda d, k: d[k].update(size_bytes=8, banks=16))
     expect_error(tmp_path, banks, "global_buffer.banks: expected at most size_bytes")
 

@@ -299,8 +299,8 @@ def test_a_chip_too_small_for_vgg16_spills_and_says_so():
 
 
 def test_a_large_chip_keeps_vgg16_on_chip():
-    big = chip(pe_array={"sram_bytes": 64 * 1024},
-               global_buffer={"size_bytes": 64 * 1024 * 1024})
+    big = chip(pe_array={"sram_bytes": 512 * 1024},  # 16 MiB: the largest memory CACTI models
+               global_buffer={"size_bytes": 16 * 1024 * 1024, "banks": 1})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         m = map_network(graph("vgg16"), big)

@@ -206,8 +206,10 @@ def test_unlimited_bandwidth_equals_the_compute_bound_cycles(counted, pes, membr
     over = {"pe_array": {"count": pes}, "policy": {"membrane_level": membrane}}
     arch, mapping, counter = priced(ckpt, events, over)
     big, big_map, big_counter = priced(ckpt, events, {**over, **UNLIMITED})
-    rep = build_report(ckpt, big, big_map, big_counter, 3, SimOptions(timesteps=3), 8, "")
-    res = S.system_timing(arch, mapping, counter, ckpt.nodes(), unlimited=True)
+    sel = {}
+    rep = build_report(ckpt, big, big_map, big_counter, 3, SimOptions(timesteps=3), 8, "", sel)
+    traffic = {c.name: c.traffic for c in sel["snn"]}  # the PE SRAM ports stay: they are a PE's
+    res = S.system_timing(arch, mapping, counter, ckpt.nodes(), unlimited=True, traffic=traffic)
     assert res.cycles == pytest.approx(rep["snn"]["latency_cycles"], rel=1e-9)
 
 
@@ -232,3 +234,27 @@ def test_limited_bandwidth_is_never_below_bits_over_bandwidth(counted, schedule)
     assert sum(res.critical.values()) == pytest.approx(res.cycles)
     assert math.isclose(sum(r["compute"] for r in res.layers),
                         sum(s.compute_cycles for lw in works for s in lw.steps))
+
+
+def test_the_ann_runs_on_the_same_system_model(counted):
+    """The headline ANN dataflow's layers as one step each: with unlimited bandwidth the sum of
+    each layer's compute (or PE-SRAM port) cycles and the NoC latency; with the chip's
+    bandwidths never below bits / bandwidth, and close to the per-layer model."""
+    ckpt, events = counted
+    arch, mapping, counter = priced(ckpt, events, {"pe_array": {"count": 16}})
+    sel = {}
+    rep = build_report(ckpt, arch, mapping, counter, 3, SimOptions(timesteps=3), 8, "", sel)
+    amap = sel["ann_mapping"]
+    works = S.ann_layer_works(arch, amap, ckpt.nodes(), sel["ann"])
+    assert [w.name for w in works] == [c.name for c in sel["ann"]]
+    latency = arch.noc.hop_latency_cycles.value * E.mesh_hops(16)
+    busy = [max(c.compute_cycles, E.memory_cycles(arch, amap.layer(c.name), c.traffic)["pe_sram"])
+            for c in sel["ann"]]
+    free = S.simulate_system(works, S.Chip.from_arch(arch, unlimited=True))
+    assert free.cycles == pytest.approx(sum(busy) + latency * len(works), rel=1e-9)
+    real = S.simulate_system(works, S.Chip.from_arch(arch))
+    glb = sum(c.traffic.bits["glb"] for c in sel["ann"])
+    assert real.cycles >= free.cycles * (1 - 1e-12)
+    assert real.cycles >= glb / arch.global_buffer.bandwidth_bits_per_cycle * (1 - 1e-12)
+    assert real.cycles >= real.bounds["noc"] * (1 - 1e-12) > 0
+    assert real.cycles >= rep["ann"]["latency_cycles"] - latency * len(works)

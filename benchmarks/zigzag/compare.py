@@ -30,6 +30,7 @@ from model import checkpoint as C  # noqa: E402
 from model.bundled import bundled_model_path, bundled_sample  # noqa: E402
 
 COMPARED = ("compute", "activations", "weights", "dram")  # what ZigZag prices too
+CHIP = HERE / "chip_horowitz.yaml"  # the chip (and per-access energies) ZigZag was given
 DENSE = ("ws", "os", "rs")
 
 
@@ -37,7 +38,7 @@ def ours(model: str) -> dict:
     """Our report on 8 bundled images (dense dataflows do not depend on the images)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rep = simulate(C.load(model, stages=("converted", "snn")), load_arch("45nm"),
+        rep = simulate(C.load(model, stages=("converted", "snn")), load_arch(CHIP),
                        bundled_sample(), 8, SimOptions(progress=False, check=False,
                                                        reference=False))
     return rep["dataflows"]

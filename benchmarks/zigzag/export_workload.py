@@ -109,7 +109,8 @@ def chip(a) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--arch", default="45nm")
+    ap.add_argument("--arch", default=str(HERE / "chip_horowitz.yaml"),
+                    help="the chip to export (default: the one the committed results used)")
     ap.add_argument("--model", default=str(ROOT / "model" / "bundled" / "default.pt"))
     ap.add_argument("--out", default=str(HERE / "chip_45nm.json"))
     args = ap.parse_args(argv)

@@ -6,7 +6,8 @@ an optimised binary with the system's g++ (falling back to the shipped build), f
 ``inputs/sram.cfg.template`` for every point of the grid (node x cell type x size x word width x
 banks), runs CACTI on two processes, caches each point's result, and writes
 
-- ``sram_table.csv``: one row per point that CACTI models, units in the column names;
+- ``arch_configs/cacti_sram.csv`` (the table the simulator reads): one row per point that
+  CACTI models, units in the column names;
 - ``sram_failed.csv``: the points CACTI refuses or that are skipped, with the reason;
 - ``inputs/points.csv``: the parameters substituted into the template for every point;
 - ``sram_validation.csv``: ``itrs-lop`` at sizes 3 * 2^k B (``--validation-node``), held out
@@ -217,7 +218,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="also run itrs-lop at sizes 3 * 2^k at this node into "
                         "sram_validation.csv (0: no; default: %(default)s)")
     p.add_argument("--processes", type=int, default=2)
-    p.add_argument("--out", type=Path, default=HERE / "sram_table.csv")
+    p.add_argument("--out", type=Path,
+                   default=HERE.parent.parent / "arch_configs" / "cacti_sram.csv")
     args = p.parse_args(argv)
     args.nodes = [int(x) for x in args.nodes.split(",")]
     bad = [n for n in args.nodes if n not in CACTI_NODES_NM]

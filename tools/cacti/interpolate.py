@@ -1,4 +1,5 @@
-"""The reference rule for reading ``sram_table.csv`` between its grid points, and its error.
+"""The reference rule for reading ``arch_configs/cacti_sram.csv`` between its grid points, and
+its error.
 
 Rule: for one (node, cell type, banks, word width), a quantity q (read pJ, write pJ, leakage µW)
 is piecewise linear in (log2 size, log q) between the two neighbouring computed sizes; between
@@ -22,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 QUANTITIES = ("read_pj", "write_pj", "leakage_uw")
 
 
-def load(path: Path = HERE / "sram_table.csv") -> list[dict]:
+def load(path: Path = HERE.parent.parent / "arch_configs" / "cacti_sram.csv") -> list[dict]:
     with open(path) as f:
         return [{k: (v if k == "cell_type" else float(v)) for k, v in r.items()}
                 for r in csv.DictReader(f)]
