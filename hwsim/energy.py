@@ -109,6 +109,14 @@ def packet_bits(neurons: int, payload_bits: int) -> int:
     return max(1, math.ceil(math.log2(max(2, neurons)))) + payload_bits
 
 
+def noc_link_cycles(arch: ArchConfig, acc: Accesses) -> float:
+    """Link-cycles a layer's NoC transfers occupy: per transfer its packets × flits per packet
+    × hops (the mean mesh path + one per extra destination, as :func:`noc_pj` prices them)."""
+    return sum(packets * math.ceil(bits / arch.noc.link_bits)
+               * (mesh_hops(arch.pes) + max(0, destinations - 1))
+               for _, packets, bits, destinations in acc.noc)
+
+
 def noc_pj(arch: ArchConfig, packets: float, bits: int, destinations: int) -> float:
     """Packets multicast from one PE to ``destinations`` PEs: mean path + one hop per extra
     destination (a multicast tree over neighbouring PEs)."""

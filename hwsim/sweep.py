@@ -295,12 +295,12 @@ def point_report(ckpt: C.Checkpoint, arch: ArchConfig, run: FunctionalRun, model
     rep["mapping_warnings"] = list(mapping.warnings) + [str(w.message) for w in caught
                                                         if "spill" not in str(w.message)]
     nodes = ckpt.nodes()
-    traffic = {c.name: c.traffic for c in selected["snn"]}  # the headline SNN dataflow's
+    costs = {c.name: c for c in selected["snn"]}  # the headline SNN dataflow's
     rep["system"] = system_timing(arch, mapping, counter, nodes, tiles=tiles,
-                                  traffic=traffic).to_dict()
+                                  costs=costs).to_dict()
     rep["system"]["compute_bound"] = system_timing(arch, mapping, counter, nodes,
                                                    unlimited=True, tiles=tiles,
-                                                   traffic=traffic).cycles
+                                                   costs=costs).cycles
     # the ANN (headline dataflow) on the same SimPy model: both latencies from one model
     rep["system_ann"] = simulate_system(
         ann_layer_works(arch, selected["ann_mapping"], nodes, selected["ann"]),

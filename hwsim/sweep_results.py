@@ -29,8 +29,8 @@ COLUMNS = POINT_COLUMNS + [
     "latency_s", "latency_cycles", "system_compute_cycles", "system_memory_stall_cycles",
     "system_noc_cycles", "glb_utilisation", "dram_utilisation", "noc_utilisation",
     "compute_bound_cycles", "sim_latency_cycles", "sim_latency_s", "ann_latency_cycles",
-    "ann_latency_s", "ann_system_latency_cycles", "ann_system_latency_s", "schedule", "membrane_levels", "weight_levels", "on_chip",
-    "spilled_bytes", "row_sha256",
+    "ann_latency_s", "ann_system_latency_cycles", "ann_system_latency_s", "schedule",
+    "membrane_levels", "weight_levels", "on_chip", "spilled_bytes", "row_sha256",
 ]
 
 

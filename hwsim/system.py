@@ -351,10 +351,11 @@ def step_traffic(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, membrane_l
 
 
 def layer_works(arch: ArchConfig, mapping: Mapping, counter: Counter, nodes,
-                traffic: dict[str, E.Traffic] | None = None) -> list[LayerWork]:
+                costs: dict[str, E.LayerCost] | None = None) -> list[LayerWork]:
     """Per synaptic layer, in network order, its :class:`LayerWork` from the counts.
-    ``traffic``: a dataflow's bits per level for each layer (``energy.LayerCost.traffic``),
-    spread evenly over the steps (default: ``scatter``'s, step by step)."""
+    ``costs``: a dataflow's priced layers (``energy.LayerCost``): its bits per level and its
+    NoC transfers, spread evenly over the steps (default: ``scatter``'s traffic step by step
+    and the output spikes multicast to the consuming layers' PEs)."""
     cons = consumers(nodes)
     levels = membrane_levels(nodes, mapping)
     synaptic = [n for n in nodes if n.synaptic]
@@ -370,9 +371,9 @@ def layer_works(arch: ArchConfig, mapping: Mapping, counter: Counter, nodes,
         v_level = levels[n.name]
         dest = E.destinations(mapping, cons, n.name)
         compute = E.compute_cycles(arch, lc)
-        if traffic is not None and n.name in traffic:
-            bits = traffic[n.name].bits
-            steps_bits = [{k: v / lc.T for k, v in bits.items()}] * lc.T
+        cost = costs.get(n.name) if costs is not None else None
+        if cost is not None:
+            steps_bits = [{k: v / lc.T for k, v in cost.traffic.bits.items()}] * lc.T
         else:
             steps_bits = step_traffic(arch, mapping, lc, v_level, dest)
         # the busiest PE's SRAM ports are its own: its steps take at least their time (spread
@@ -381,7 +382,9 @@ def layer_works(arch: ArchConfig, mapping: Mapping, counter: Counter, nodes,
         ports = E.memory_cycles(arch, lm, E.Traffic({"register": 0.0, "pe_sram": pe_bits,
                                                      "glb": 0.0, "dram": 0.0}))["pe_sram"]
         compute = np.maximum(compute, ports / lc.T)
-        if lc.neuron == "lif":
+        if cost is not None and cost.accesses is not None:
+            noc = np.full(lc.T, E.noc_link_cycles(arch, cost.accesses) / lc.T)
+        elif lc.neuron == "lif":
             flits = math.ceil(E.packet_bits(lc.neurons, p.spike_bits) / arch.noc.link_bits)
             hops = E.mesh_hops(arch.pes) + max(0, dest - 1)
             noc = lc.per_image(lc.output_spikes) * flits * hops
@@ -399,25 +402,21 @@ def ann_layer_works(arch: ArchConfig, mapping: Mapping, nodes,
                     costs: list[E.LayerCost]) -> list[LayerWork]:
     """The ANN on the same system model: per synaptic layer one step whose compute is the
     busiest PE's MACs (``LayerCost.compute_cycles``, of the dataflow that was priced) or its
-    SRAM ports' time, whose GLB and DRAM bits are that dataflow's traffic, and whose outputs
-    (one activation each, ``activation_bits`` wide) cross the mesh to the layers they feed."""
+    SRAM ports' time, whose GLB and DRAM bits and NoC transfers are that dataflow's (as for
+    the SNN with ``costs``)."""
     cons = consumers(nodes)
     feeds: dict[str, list[str]] = {}
     for src, dsts in cons.items():
         for d in dsts:
             feeds.setdefault(d, []).append(src)
-    by_name = {n.name: n for n in nodes}
     groups: dict[tuple[int, int], int] = {}
-    flits = math.ceil(arch.precision.activation_bits / arch.noc.link_bits)
     out = []
     for c in costs:
         lm = mapping.layer(c.name)
         ports = E.memory_cycles(arch, lm, c.traffic)["pe_sram"]
-        dest = E.destinations(mapping, cons, c.name)
-        hops = E.mesh_hops(arch.pes) + max(0, dest - 1)
-        outputs = math.prod(by_name[c.name].out_shape)
+        noc = E.noc_link_cycles(arch, c.accesses) if c.accesses is not None else 0.0
         step = StepWork(max(c.compute_cycles, ports), c.traffic.bits["glb"],
-                        c.traffic.bits["dram"], outputs * flits * hops)
+                        c.traffic.bits["dram"], noc)
         group = groups.setdefault((lm.pe_first, lm.pes_available), len(groups))
         out.append(LayerWork(c.name, (step,), tuple(feeds.get(c.name, ())), group))
     return out
@@ -425,9 +424,9 @@ def ann_layer_works(arch: ArchConfig, mapping: Mapping, nodes,
 
 def system_timing(arch: ArchConfig, mapping: Mapping, counter: Counter, nodes,
                   unlimited: bool = False, tiles: int = 8,
-                  traffic: dict[str, E.Traffic] | None = None) -> SystemTiming:
+                  costs: dict[str, E.LayerCost] | None = None) -> SystemTiming:
     """The SNN inference of the counted images on the mapped chip, with the mapping's
     schedule; ``unlimited``: infinite GLB, DRAM and NoC bandwidth (compute-bound);
-    ``traffic``: the memory traffic of a dataflow (see :func:`layer_works`)."""
-    return simulate_system(layer_works(arch, mapping, counter, nodes, traffic),
+    ``costs``: a dataflow's priced layers (see :func:`layer_works`)."""
+    return simulate_system(layer_works(arch, mapping, counter, nodes, costs),
                            Chip.from_arch(arch, unlimited), mapping.schedule, tiles)

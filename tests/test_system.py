@@ -208,8 +208,8 @@ def test_unlimited_bandwidth_equals_the_compute_bound_cycles(counted, pes, membr
     big, big_map, big_counter = priced(ckpt, events, {**over, **UNLIMITED})
     sel = {}
     rep = build_report(ckpt, big, big_map, big_counter, 3, SimOptions(timesteps=3), 8, "", sel)
-    traffic = {c.name: c.traffic for c in sel["snn"]}  # the PE SRAM ports stay: they are a PE's
-    res = S.system_timing(arch, mapping, counter, ckpt.nodes(), unlimited=True, traffic=traffic)
+    costs = {c.name: c for c in sel["snn"]}  # the PE SRAM ports stay: they are a PE's
+    res = S.system_timing(arch, mapping, counter, ckpt.nodes(), unlimited=True, costs=costs)
     assert res.cycles == pytest.approx(rep["snn"]["latency_cycles"], rel=1e-9)
 
 
