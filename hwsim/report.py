@@ -30,25 +30,26 @@ def _num(v: float) -> str:
 
 def table(report: dict) -> str:
     """Per layer and total, SNN vs ANN, with the ratio; then accuracy and the verdict."""
-    head = ["layer", "rate", "SNN ops", "ANN MACs", "SNN energy", "ANN energy", "ANN/SNN",
-            "SNN cyc", "bound", "V at", "W at", "SNN tiling", "ANN tiling"]
+    head = ["layer", "spike rate", "SNN MACs", "SNN ACs", "ANN MACs", "SNN energy",
+            "ANN energy", "ANN/SNN", "SNN cycles", "bound", "V at", "W at", "SNN tiling",
+            "ANN tiling"]
     rows = []
     for r in report["layers"]:
         snn, ann = r["energy_pj"]["total"], r["ann_energy_pj"]["total"]
-        ops = r["snn_macs"] if r["analog_input"] else r["snn_acs"]
         rows.append([r["name"], "-" if r["spike_rate"] is None else f"{r['spike_rate']:.3f}",
-                     _num(ops) + (" MAC" if r["analog_input"] else " AC"), _num(r["ann_macs"]),
+                     _num(r["snn_macs"]), _num(r["snn_acs"]), _num(r["ann_macs"]),
                      _eng(snn), _eng(ann), f"{ann / snn:.2f}x" if snn else "-",
-                     _num(r["cycles"]), r.get("snn_bound") or "-",
+                     _num(round(r["cycles"])), r.get("snn_bound") or "-",
                      r["membrane_level"] or "-", r["weight_level"],
                      r.get("snn_mapping", "-"), r.get("ann_mapping", "-")])
     s, a = report["snn"], report["ann"]
-    tot_ops = sum(r["snn_acs"] + r["snn_macs"] for r in report["layers"])
-    rows.append(["total", f"{s['mean_spike_rate']:.3f}", _num(tot_ops),
+    rows.append(["total", f"{s['mean_spike_rate']:.3f}",
+                 _num(sum(r["snn_macs"] for r in report["layers"])),
+                 _num(sum(r["snn_acs"] for r in report["layers"])),
                  _num(sum(r["ann_macs"] for r in report["layers"])),
                  _eng(s["energy_pj"]["total"]), _eng(a["energy_pj"]["total"]),
                  f"{report['ratio']['energy_ann_over_snn_full']:.2f}x",
-                 _num(s["latency_cycles"]), "", "", "", "", ""])
+                 _num(round(s["latency_cycles"])), "", "", "", "", ""])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     fmt = lambda row: "  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)  # noqa: E731
                                 for i, (x, w) in enumerate(zip(row, widths)))
@@ -71,7 +72,7 @@ def dataflow_table(report: dict) -> str:
                                               ("headline", d["selected"][side] == name)) if ok)
             rows.append([side.upper(), name, _eng(e["total"]),
                          ", ".join(f"{k} {_eng(e[k])}" for k in top),
-                         _num(r["latency_cycles"]), f"{r['latency_s'] * 1e3:.3f} ms",
+                         _num(round(r["latency_cycles"])), f"{r['latency_s'] * 1e3:.3f} ms",
                          r["weights"], mark])
         for name, why in d["infeasible"][side].items():
             rows.append([side.upper(), name, "-", "does not fit: " + why[:60], "", "", "", ""])
@@ -110,13 +111,25 @@ def summary(report: dict) -> str:
         f"headline pair: SNN {sel['snn']} vs ANN {sel['ann']}",
         f"SNN energy/image {_eng(s['energy_pj']['total'])} = {parts(s['energy_pj'], SNN_PARTS)}",
         f"ANN energy/image {_eng(a['energy_pj']['total'])} = {parts(a['energy_pj'], ANN_PARTS)}",
-        f"latency/image: SNN {_num(s['latency_cycles'])} cycles ({s['latency_s'] * 1e3:.3f} ms), "
-        f"ANN {_num(a['latency_cycles'])} cycles ({a['latency_s'] * 1e3:.3f} ms)",
-        f"ANN/SNN energy: full model {ratio['energy_ann_over_snn_full']:.2f}x, paper mode "
-        f"{p['ratio']:.2f}x (ANN {_eng(p['ann_pj'])} vs SNN {_eng(p['snn_pj'])}: normalised SNN "
-        f"ops {p['normalised_snn_ops']:.3f}, first-layer share {p['first_layer_share']:.4f}); "
-        f"latency ANN/SNN {ratio['latency_ann_over_snn']:.2f}x",
+        f"latency/image: SNN {_num(round(s['latency_cycles']))} cycles "
+        f"({s['latency_s'] * 1e3:.3f} ms), ANN {_num(round(a['latency_cycles']))} cycles "
+        f"({a['latency_s'] * 1e3:.3f} ms)",
+        f"spike rate: {s['mean_spike_rate']:.3f} spikes per LIF neuron over all T "
+        f"(the paper's Eq. 18 over the network, weighted by neurons)",
     ]
+    full = (f"full model {ratio['energy_ann_over_snn_full']:.2f}x (SNN "
+            f"{_eng(s['energy_pj']['total'])} vs ANN {_eng(a['energy_pj']['total'])}, every "
+            "operation and access priced on this chip)")
+    paper = (f"paper mode {p['ratio']:.2f}x (ANN {_eng(p['ann_pj'])} vs SNN "
+             f"{_eng(p['snn_pj'])}: the paper's Table 3, MACs x {p['mac_pj']:g} pJ against "
+             f"first-layer MACs x {p['mac_pj']:g} + ACs x {p['ac_pj']:g} pJ, no data movement; "
+             f"normalised SNN ops {p['normalised_snn_ops']:.3f}, first-layer share "
+             f"{p['first_layer_share']:.4f})")
+    if report.get("energy_mode") == "paper":  # the paper's formula is the headline
+        lines.append(f"HEADLINE ANN/SNN energy, {paper}; for reference, {full}")
+    else:
+        lines.append(f"ANN/SNN energy: {full}; {paper}")
+    lines.append(f"latency ANN/SNN {ratio['latency_ann_over_snn']:.2f}x")
     if report.get("mapping_warnings"):
         lines += [f"mapping: {w}" for w in report["mapping_warnings"]]
     return "\n".join(lines)
@@ -204,7 +217,8 @@ def plot(report: dict, out_dir: str | Path) -> list[Path]:
     names = [r["name"] for r in layers]
     x = np.arange(len(layers))
     w = 0.4
-    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(layers) + 2), 4.2))
+    fig, (ax, lax) = plt.subplots(2, 1, figsize=(max(7, 0.6 * len(layers) + 3.5), 6.4),
+                                  sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     legend = {}
     for key, parts, off, hatch in (("energy_pj", SNN_PARTS, -w / 2, None),
                                    ("ann_energy_pj", ANN_PARTS, w / 2, "//")):
@@ -215,13 +229,22 @@ def plot(report: dict, out_dir: str | Path) -> list[Path]:
                           hatch=hatch, edgecolor="white", linewidth=0.3)
             legend.setdefault(PART_LABEL.get(part, part), bars)
             bottom += vals
-    ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("energy per image (µJ)")
     m, ar = report["model"], report["arch"]
     ax.set_title(f"{m['architecture']} T={m['timesteps']} on {ar['name']}: SNN (left, plain) vs "
                  f"ANN (right, hatched); total ANN/SNN "
                  f"{report['ratio']['energy_ann_over_snn_full']:.2f}x", fontsize=9)
-    ax.legend(legend.values(), legend.keys(), fontsize=7, ncol=3, loc="upper right")
+    ax.legend(legend.values(), legend.keys(), fontsize=7, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), title="part", title_fontsize=7)
+    # the totals on a log axis: layers that differ by orders of magnitude stay visible
+    snn_t = np.array([r["energy_pj"]["total"] for r in layers]) / 1e6
+    ann_t = np.array([r["ann_energy_pj"]["total"] for r in layers]) / 1e6
+    lax.bar(x - w / 2, snn_t, w, color="#4c72b0", label="SNN")
+    lax.bar(x + w / 2, ann_t, w, color="#c44e52", hatch="//", edgecolor="white",
+            linewidth=0.3, label="ANN")
+    lax.set(yscale="log", ylabel="total (µJ, log)")
+    lax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    lax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
     fig.tight_layout()
     paths = [out / "energy_per_layer.png"]
     fig.savefig(paths[0], dpi=130)
@@ -233,8 +256,8 @@ def plot(report: dict, out_dir: str | Path) -> list[Path]:
     ax.set_xticks(np.arange(len(rows)), [r["name"] for r in rows], rotation=60, ha="right",
                   fontsize=8)
     ax.set_ylabel("spikes / neuron / image")
-    ax.set_title(f"spike rate per layer (all T), mean {report['snn']['mean_spike_rate']:.3f}",
-                 fontsize=9)
+    ax.set_title(f"spike rate per layer (spikes per neuron over all T); network "
+                 f"{report['snn']['mean_spike_rate']:.3f} (weighted by neurons)", fontsize=9)
     fig.tight_layout()
     paths.append(out / "spike_rate.png")
     fig.savefig(paths[1], dpi=130)

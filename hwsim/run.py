@@ -97,7 +97,7 @@ def parser() -> argparse.ArgumentParser:
                     help="what the mapper minimises per layer, and what 'best' means")
     ap.add_argument("--energy", choices=("full", "paper"), default="full",
                     help="ratio to headline: the full model or the paper's Table 3 formula")
-    ap.add_argument("--json", help="write the report (docs/DESIGN.md §3 keys) here")
+    ap.add_argument("--json", help="write the report (docs/report.md keys) here")
     ap.add_argument("--csv", help="write per-layer CSVs into this folder")
     ap.add_argument("--plot", help="write PNG plots into this folder")
     ap.add_argument("--batch-size", type=int, default=32)

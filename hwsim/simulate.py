@@ -1,4 +1,4 @@
-"""One simulation: a checkpoint, a chip and images in; the report (docs/DESIGN.md §3) out.
+"""One simulation: a checkpoint, a chip and images in; the report (docs/report.md) out.
 
 Images stream through in batches (memory stays bounded): each batch runs through the chip's
 functional datapath (``functional.run_batch``), is checked against the PyTorch model on the
@@ -304,7 +304,7 @@ def _layer_row(lc: LayerCounts, snn: E.LayerCost, ann: E.LayerCost, lm, v_level)
 def build_report(ckpt: Checkpoint, arch: ArchConfig, mapping: Mapping, counter: Counter, T: int,
                  opts: SimOptions, samples: int, model_name: str,
                  selected_out: dict | None = None) -> dict:
-    """The report (docs/DESIGN.md §3) from the counts: every dataflow on both sides
+    """The report (docs/report.md) from the counts: every dataflow on both sides
     (``hwsim.compare``), the headline pair per layer and in total, the paper's formula.
     ``selected_out`` (a dict) receives the headline pair's per-layer costs (``snn``, ``ann``:
     lists of ``energy.LayerCost``) and the ANN's placement (``ann_mapping``) for the system

@@ -280,7 +280,7 @@ def count_run(ckpt: C.Checkpoint, arch: ArchConfig, run: FunctionalRun):
 
 def point_report(ckpt: C.Checkpoint, arch: ArchConfig, run: FunctionalRun, model_name: str = "",
                  tiles: int = 8) -> dict:
-    """The simulator's report (docs/DESIGN.md §3) for one chip from a functional run, plus
+    """The simulator's report (docs/report.md) for one chip from a functional run, plus
     ``system``: the SimPy timing (``hwsim.system``) with the chip's bandwidths and with
     unlimited ones (``compute_bound``)."""
     T = run.timesteps

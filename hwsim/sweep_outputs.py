@@ -90,17 +90,21 @@ def plot(rows: list[dict[str, str]], front: list[int], out: Path,
     if extra:
         ax.scatter(lat[extra], energy[extra], facecolors="none", edgecolors="k", marker="D",
                    s=90, lw=1.2, zorder=3, label="... with accuracy as a third objective")
+    # the same network as an ANN on each chip of the grid (it does not depend on T)
+    ann_e, ann_l = col("ann_energy_pj") / 1e6, _ann_latency_ms(rows)
+    ax.scatter(ann_l, ann_e, marker="x", color="0.45", s=30, zorder=2,
+               label="the ANN on the same chips")
     several_hw = len(set(hw)) > 1
-    for i in list(front) + (extra if len(extra) <= 12 else []):
+    for i in front:  # the front only: the accuracy front is listed in summary.md
         label = f"T={T[i]}, {pes[i]} PEs" + (f", {hw[i][0]}, {hw[i][1]}" if several_hw else "")
         ax.annotate(label, (lat[i], energy[i]), fontsize=7, xytext=(4, 4),
                     textcoords="offset points")
     ax.set(xscale="log", yscale="log", xlabel="latency per image (ms, SimPy system model)",
-           ylabel="SNN energy per image (µJ)", title="Energy vs latency (colour: accuracy)")
+           ylabel="energy per image (µJ)", title="SNN energy vs latency (colour: accuracy)")
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_minor_formatter(NullFormatter())
     fig.colorbar(sc, ax=ax, label="accuracy (simulator)")
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8)
     fig.tight_layout()
     paths.append(out / "pareto.png")
     fig.savefig(paths[-1], dpi=120)
@@ -115,21 +119,27 @@ def plot(rows: list[dict[str, str]], front: list[int], out: Path,
     axes[0].set(xlabel="timesteps T", ylabel="accuracy", title="Accuracy vs T")
     axes[0].legend(fontsize=8)
     mid = sorted(set(pes))[len(set(pes)) // 2]
-    for h in dict.fromkeys(hw):
+    ann_e, ann_l = col("ann_energy_pj") / 1e6, _ann_latency_ms(rows)
+    for k, h in enumerate(dict.fromkeys(hw)):
         idx = [i for i in range(len(rows)) if hw[i] == h and pes[i] == mid]
         idx.sort(key=lambda i: T[i])
-        axes[1].plot(T[idx], energy[idx], "o-", label=f"{h[0]}, V in {h[1]}")
-    axes[1].set(yscale="log", xlabel="timesteps T", ylabel="SNN energy per image (µJ)",
+        axes[1].plot(T[idx], energy[idx], "o-", color=f"C{k % 10}",
+                     label=f"SNN, {h[0]}, V in {h[1]}")
+        axes[1].plot(T[idx], ann_e[idx], "--", color=f"C{k % 10}", lw=1)  # the ANN: no T
+    axes[1].plot([], [], "k--", lw=1, label="the ANN (dashed, same colour): SNN below wins")
+    axes[1].set(yscale="log", xlabel="timesteps T", ylabel="energy per image (µJ)",
                 title=f"Energy vs T ({mid} PEs)")
-    axes[1].legend(fontsize=7)
+    axes[1].legend(fontsize=6)
     h0 = hw[0]
-    for p in sorted(set(pes)):
+    for k, p in enumerate(sorted(set(pes))):
         idx = sorted((i for i in range(len(rows)) if hw[i] == h0 and pes[i] == p),
                      key=lambda i: T[i])
-        axes[2].plot(T[idx], lat[idx], "o-", label=f"{p} PEs")
+        axes[2].plot(T[idx], lat[idx], "o-", color=f"C{k % 10}", label=f"SNN, {p} PEs")
+        axes[2].plot(T[idx], ann_l[idx], "--", color=f"C{k % 10}", lw=1)
+    axes[2].plot([], [], "k--", lw=1, label="the ANN (dashed, same colour)")
     axes[2].set(yscale="log", xlabel="timesteps T", ylabel="latency per image (ms)",
                 title=f"Latency vs T ({h0[0]}, V in {h0[1]})")
-    axes[2].legend(fontsize=7)
+    axes[2].legend(fontsize=6)
     for a in axes:
         a.set_xticks(ts)
     fig.tight_layout()
@@ -161,6 +171,42 @@ def plot(rows: list[dict[str, str]], front: list[int], out: Path,
     return paths
 
 
+def _ann_latency_ms(rows: list[dict[str, str]]) -> np.ndarray:
+    """The ANN's latency per row on the SimPy system model (the per-layer model for rows of
+    an older sweep without it), ms."""
+    return np.array([_f(r, "ann_system_latency_s") if r.get("ann_system_latency_s")
+                     else _f(r, "ann_latency_s") for r in rows]) * 1e3
+
+
+def story(rows: list[dict[str, str]]) -> list[str]:
+    """The sweep in a few lines: where the SNN stops beating the ANN (the largest T at which
+    the best SNN still costs less than the best ANN, per chip), at which spike rate, and what
+    bounds the latency."""
+    chips: dict[tuple, list[dict[str, str]]] = {}
+    for r in rows:
+        chips.setdefault((r["pes"], r["node"], r["membrane"]), []).append(r)
+    wins, lines = [], []
+    for rs in chips.values():
+        won = [r for r in rs if _f(r, "best_energy_ratio") > 1]
+        wins.append(max((int(r["timesteps"]) for r in won), default=0))
+    ts = sorted({int(r["timesteps"]) for r in rows})
+    counts = {t: wins.count(t) for t in [0, *ts] if wins.count(t)}
+    lines.append("- **Break-even T** (the largest T at which the best SNN still costs less than "
+                 "the best ANN on the same chip), over the grid's chips: " + ", ".join(
+                     f"{'never' if t == 0 else f'T = {t}'} on {n}" for t, n in counts.items()))
+    by_t = {t: [r for r in rows if int(r["timesteps"]) == t] for t in ts}
+    rate = {t: float(np.mean([_f(r, "mean_spike_rate") for r in rs])) for t, rs in by_t.items()}
+    won = {t: sum(_f(r, "best_energy_ratio") > 1 for r in rs) for t, rs in by_t.items()}
+    lines.append("- **Spike rate** (spikes per neuron over all T) and chips where the SNN wins: "
+                 + ", ".join(f"T = {t}: {rate[t]:.3f}, {won[t]} of {len(by_t[t])}"
+                             for t in ts))
+    share = {k: float(np.mean([_f(r, f"system_{k}_cycles") / (_f(r, "latency_cycles") or 1)
+                               for r in rows])) for k in ("compute", "memory_stall", "noc")}
+    lines.append("- **What bounds latency** (mean share of the critical path over the points): "
+                 + ", ".join(f"{k.replace('_', ' ')} {100 * v:.0f} %" for k, v in share.items()))
+    return lines
+
+
 def write_outputs(rows: list[dict[str, str]], out: Path, plots: bool = True) -> dict:
     """pareto.csv, summary.md and the plots from this grid's rows; returns the front's keys
     and the summary text."""
@@ -184,10 +230,11 @@ def write_outputs(rows: list[dict[str, str]], out: Path, plots: bool = True) -> 
              f"{r['membrane']} (accuracy {_f(r, 'accuracy_snn'):.3f}, "
              f"{_eng(_f(r, 'snn_energy_pj'))}, {_time(_f(r, 'latency_s'))})"
              for what, r in best.items()]
-    md = ("# Sweep summary\n\n" + f"{len(rows)} points; {len(keys)} on the energy-latency "
-          f"Pareto front, {len(keys_acc)} on the energy-latency-accuracy front. Energy: SNN "
-          "per image (full model); latency: the SimPy system model; stall % and NoC %: their "
-          "shares of it on the critical path.\n\n" + text + "\n\n" + "\n".join(notes) + "\n")
+    md = ("# Sweep summary\n\n" + "\n".join(story(rows)) + "\n\n" + f"{len(rows)} points; "
+          f"{len(keys)} on the energy-latency Pareto front, {len(keys_acc)} on the "
+          "energy-latency-accuracy front. Energy: SNN per image (full model); latency: the SimPy "
+          "system model; stall % and NoC %: their shares of it on the critical path.\n\n"
+          + "\n".join(notes) + "\n\n" + text + "\n")
     write_text(out / "summary.md", md)
     paths = plot(rows, front, out, front_acc) if plots and rows else []
     return {"front": keys, "front_accuracy": sorted(keys_acc), "summary": md, "plots": paths}

@@ -1,4 +1,4 @@
-"""``python -m mapping --model FILE --arch CONFIG [--json PATH]``: print a checkpoint's layer
+"""``python -m mapping [--model FILE] [--arch CONFIG] [--json PATH]``: print a checkpoint's layer
 graph and its placement on a chip; ``--json`` also writes both (keys: model, arch, policy,
 layers [{name, kind, neurons, params, ann_macs, ...}], levels, buffer, warnings, graph).
 
@@ -12,6 +12,7 @@ import sys
 import warnings
 
 from arch_configs import ConfigError, list_configs, load_arch
+from model.bundled import bundled_model_path
 from model.checkpoint import CheckpointError, load
 from model.common import UsageError, check_output
 from model.files import write_json
@@ -24,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m mapping",
         description="Print a checkpoint's layer graph and its placement on an accelerator.")
-    p.add_argument("--model", required=True, metavar="FILE", help="a checkpoint (.pt)")
+    p.add_argument("--model", metavar="FILE",
+                   help="a checkpoint (.pt); default: the bundled DIET-SNN, as hwsim.run")
     p.add_argument("--arch", default="45nm", metavar="CONFIG",
                    help=f"a config name ({', '.join(list_configs())}) or YAML path; "
                         "default 45nm")
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.json:
             check_output(args.json, "--json")
-        ckpt = load(args.model)
+        ckpt = load(args.model or bundled_model_path())
         arch = load_arch(args.arch)
     except (CheckpointError, ConfigError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -132,8 +132,15 @@ def run(args) -> dict:
         "seconds": round(time.time() - started, 2),
     }
     if snn:
-        rates = [r["spike_rate"] for r in report["layers"] if r["spike_rate"] is not None]
-        report["mean_spike_rate"] = float(np.mean(rates)) if rates else 0.0
+        lif = [r for r in report["layers"] if r["spike_rate"] is not None]
+        neurons = sum(r["neurons"] for r in lif)
+        # one definition (the simulator's too): spikes per neuron over all T, every LIF neuron
+        # of the network counted once (Eq. 18 over the network, weighted by neurons)
+        report["mean_spike_rate"] = (sum(r["spike_rate"] * r["neurons"] for r in lif)
+                                     / neurons if neurons else 0.0)
+        # the plain mean of the layers' rates, named apart (each layer counts once)
+        report["mean_layer_spike_rate"] = (float(np.mean([r["spike_rate"] for r in lif]))
+                                           if lif else 0.0)
     return report
 
 
@@ -148,7 +155,8 @@ def print_report(report: dict) -> None:
         print(f"{r['name']:<16}{r['kind']:<8}{r['neurons']:>10}{f(r['leak'], 9, 4)}"
               f"{f(r['threshold'], 10, 4)}{f(r['spike_rate'], 12, 4)}")
     mode = f"SNN T={report['timesteps']}" if snn else "ANN"
-    extra = f", mean spike rate {report['mean_spike_rate']:.3f}" if snn else ""
+    extra = (f", spike rate {report['mean_spike_rate']:.3f} per neuron over all T (mean of "
+             f"the layers' rates {report['mean_layer_spike_rate']:.3f})" if snn else "")
     print(f"{report['model']['architecture']} ({report['model']['stage']}) {mode}: accuracy "
           f"{report['accuracy']:.4f} on {report['samples']} images of {report['data']}"
           f"{extra} ({report['seconds']:.1f} s)")

@@ -1,4 +1,4 @@
-"""``python -m hwsim.run`` as users run it: the report files (docs/DESIGN.md §3) and one clear
+"""``python -m hwsim.run`` as users run it: the report files (docs/report.md) and one clear
 ``error:`` line, exit code 2 and no traceback for every bad input."""
 
 import csv
