@@ -73,7 +73,9 @@ def plot_fig2(report: dict, out_dir: str | Path) -> list[Path]:
     ax.bar(x, rates, color="#3b75af")
     ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("spikes / neuron / image")
-    ax.set_title(f"Spike rate per layer — {title}\n(mean {np.mean(rates):.3f})", fontsize=10)
+    ax.set_title(f"Spike rate per layer — {title}\n(network {report['mean_spike_rate']:.3f} per "
+                 f"neuron over all T, weighted by neurons; mean of layers "
+                 f"{report['mean_layer_spike_rate']:.3f})", fontsize=9)
     fig.tight_layout()
     paths.append(out / "spike_rate.png")
     with atomic_path(paths[-1]) as tmp:
@@ -83,7 +85,10 @@ def plot_fig2(report: dict, out_dir: str | Path) -> list[Path]:
     fig, ax1 = plt.subplots(figsize=(max(5, 0.45 * len(rows) + 2), 3.4))
     ax1.plot(x, [r["leak"] for r in rows], "o-", color="#c44e52", label="leak λ")
     ax1.set_ylabel("leak λ", color="#c44e52")
-    ax1.set_ylim(0, 1.05)
+    leaks = [r["leak"] for r in rows]
+    lo, hi = min(leaks), max(leaks)  # the range that matters (often 0.88-1.0), not 0-1
+    pad = max(0.01, 0.1 * (hi - lo))
+    ax1.set_ylim(max(0.0, lo - pad), min(1.0, hi + pad) + 0.005)
     ax2 = ax1.twinx()
     ax2.plot(x, [r["threshold"] for r in rows], "s--", color="#55a868", label="threshold v")
     ax2.set_ylabel("threshold v", color="#55a868")
