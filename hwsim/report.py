@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from model.files import atomic_path, write_text
+from model.table import render
 
 from .energy import ANN_PARTS, SNN_PARTS
 
@@ -50,12 +51,8 @@ def table(report: dict) -> str:
                  _eng(s["energy_pj"]["total"]), _eng(a["energy_pj"]["total"]),
                  f"{report['ratio']['energy_ann_over_snn_full']:.2f}x",
                  _num(round(s["latency_cycles"])), "", "", "", "", ""])
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    fmt = lambda row: "  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)  # noqa: E731
-                                for i, (x, w) in enumerate(zip(row, widths)))
-    lines = [fmt(head), "-" * len(fmt(head))] + [fmt(r) for r in rows[:-1]]
-    lines += ["-" * len(fmt(head)), fmt(rows[-1])]
-    return "\n".join(lines)
+    return render(head, rows[:-1], align=["left"] + ["right"] * (len(head) - 1),
+                  footer=rows[-1])
 
 
 def dataflow_table(report: dict) -> str:
@@ -76,11 +73,10 @@ def dataflow_table(report: dict) -> str:
                          r["weights"], mark])
         for name, why in d["infeasible"][side].items():
             rows.append([side.upper(), name, "-", "does not fit: " + why[:60], "", "", "", ""])
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    fmt = lambda row: "  ".join(str(x).ljust(w) for x, w in zip(row, widths))  # noqa: E731
     v = d["verdict"]
-    lines = [f"dataflows (mapper objective: {d['objective']}; search {d['search_s']:.2f} s "
-             "for all)", fmt(head), "-" * len(fmt(head))] + [fmt(r) for r in rows]
+    lines = [render(head, rows, align=["left"] * len(head),
+                    title=f"dataflows (mapper objective: {d['objective']}; search "
+                          f"{d['search_s']:.2f} s for all)")]
     lines.append(f"verdict on this chip: best SNN ({v['snn']}) vs best ANN ({v['ann']}): "
                  f"ANN/SNN energy {v['energy_ann_over_snn']:.2f}x, latency "
                  f"{v['latency_ann_over_snn']:.2f}x -> "

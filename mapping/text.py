@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from model.table import render
+
 
 def human_bytes(n: float) -> str:
     """``1536`` -> ``'1.5 KiB'``; ``7`` -> ``'7 B'``."""
@@ -15,25 +17,19 @@ def human_bytes(n: float) -> str:
 
 
 def format_table(headers: list[str], rows: list[list], title: str | None = None) -> str:
-    """An aligned table; numbers right-aligned (ints with thousands separators), text left."""
-    def cell(v) -> str:
-        if isinstance(v, bool) or v is None:
-            return "-" if v is None else str(v)
-        if isinstance(v, int):
-            return f"{v:,}"
-        if isinstance(v, float):
-            return f"{v:.3g}"
-        return str(v)
+    """An aligned table (``model.table.render``); numbers right-aligned (ints with thousands
+    separators), text left."""
+    numeric = [bool(rows) and all(isinstance(r[i], int | float) and not isinstance(r[i], bool)
+                                  or r[i] is None for r in rows) for i in range(len(headers))]
+    return render(headers, [[_cell(v) for v in r] for r in rows], title=title,
+                  align=["right" if n else "left" for n in numeric])
 
-    cells = [[cell(v) for v in r] for r in rows]
-    numeric = [all(isinstance(r[i], int | float) and not isinstance(r[i], bool) or r[i] is None
-                   for r in rows) if rows else False for i in range(len(headers))]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
 
-    def line(vals) -> str:
-        return "  ".join(v.rjust(w) if num else v.ljust(w)
-                         for v, w, num in zip(vals, widths, numeric)).rstrip()
-
-    out = [title] if title else []
-    out += [line(headers), line(["-" * w for w in widths])] + [line(r) for r in cells]
-    return "\n".join(out)
+def _cell(v) -> str:
+    if isinstance(v, bool) or v is None:
+        return "-" if v is None else str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)

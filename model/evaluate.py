@@ -32,6 +32,7 @@ from .common import (
 )
 from .files import atomic_path, write_json
 from .network import Network
+from .table import render
 
 
 def layer_report(net: Network, spikes: dict[str, float], samples: int) -> list[dict]:
@@ -151,14 +152,13 @@ def run(args) -> dict:
 
 def print_report(report: dict) -> None:
     snn = report["timesteps"] is not None
-    print(f"{'layer':<16}{'kind':<8}{'neurons':>10}{'leak':>9}{'thresh':>10}{'spike rate':>12}")
+    def f(v, p):
+        return "-" if v is None else f"{v:.{p}f}"
 
-    def f(v, w, p):
-        return f"{v:>{w}.{p}f}" if v is not None else f"{'-':>{w}}"
-
-    for r in report["layers"]:
-        print(f"{r['name']:<16}{r['kind']:<8}{r['neurons']:>10}{f(r['leak'], 9, 4)}"
-              f"{f(r['threshold'], 10, 4)}{f(r['spike_rate'], 12, 4)}")
+    rows = [[r["name"], r["kind"], f"{r['neurons']:,}", f(r["leak"], 4), f(r["threshold"], 4),
+             f(r["spike_rate"], 4)] for r in report["layers"]]
+    print(render(["layer", "kind", "neurons", "leak", "threshold", "spike rate"], rows,
+                 align=["left", "left", "right", "right", "right", "right"]))
     mode = f"SNN T={report['timesteps']}" if snn else "ANN"
     extra = (f", spike rate {report['mean_spike_rate']:.3f} per neuron over all T (mean of "
              f"the layers' rates {report['mean_layer_spike_rate']:.3f})" if snn else "")
