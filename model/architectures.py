@@ -16,6 +16,13 @@ Node kinds
 ``flatten``  (C, H, W) -> (C*H*W,).
 ``dropout``  dropout with probability ``p``; in the SNN the mask is fixed across all T steps.
 
+Neuron options of a synaptic node (conv/linear): ``bias`` (a learned current per output
+channel, added to the synaptic current at every step, before the neuron), ``reset`` (None: the
+network's reset; or ``"paper"``, ``"leaked"``, ``"zero"``: this layer's own, see
+``model.neuron``) and ``tau`` (a LIF layer's fixed membrane time constant in timesteps:
+λ = exp(−dt/τ) with dt = 1 timestep; 0: λ is the layer's trained leak). IF neurons are LIF
+with λ = 1.
+
 A synaptic node (conv/linear) with ``residual`` set adds that node's output to its own current
 before its neuron: the current of a shortcut conv (``neuron=None``) or the spikes of an
 identity shortcut. This is how ResNet's residual sum enters the second LIF's membrane.
@@ -48,12 +55,20 @@ class Node:
     neuron: str | None = None  # conv/linear only: "lif", "integrate" or None
     residual: str | None = None  # conv/linear only: node whose output is added to the current
     p: float = 0.0  # dropout probability
+    bias: bool = False  # conv/linear only: a bias current per output channel
+    reset: str | None = None  # conv/linear with neuron "lif": this layer's reset (None: net's)
+    tau: float = 0.0  # LIF only: fixed time constant in timesteps, λ = exp(-1/τ) (0: trained λ)
 
     def __post_init__(self):
         if self.kind not in NODE_KINDS:
             raise ValueError(f"node {self.name!r}: unknown kind {self.kind!r}")
         if self.neuron not in NEURONS:
             raise ValueError(f"node {self.name!r}: unknown neuron {self.neuron!r}")
+
+    @property
+    def bias_shape(self) -> tuple[int, ...]:
+        """(C_out,) or (F_out,) for a synaptic node with a bias, () otherwise."""
+        return (self.out_shape[0],) if self.synaptic and self.bias else ()
 
     @property
     def synaptic(self) -> bool:
@@ -75,7 +90,7 @@ class Node:
 
     @property
     def params(self) -> int:
-        """Number of weights (no biases anywhere)."""
+        """Number of weights (a bias is not counted: it is a neuron parameter)."""
         n = 1
         for d in self.weight_shape:
             n *= d
@@ -278,3 +293,147 @@ def synaptic_nodes(nodes) -> list[Node]:
 
 def spiking_nodes(nodes) -> list[Node]:
     return [n for n in nodes if n.spiking]
+
+
+# ------------------------------------------------------------------ node lists as plain data
+NODE_FIELDS = ("name", "kind", "source", "in_shape", "out_shape", "kernel", "stride", "padding",
+               "neuron", "residual", "p", "bias", "reset", "tau")
+NODE_RESETS = ("paper", "leaked", "zero")
+
+
+def node_to_dict(n: Node) -> dict:
+    """A node as plain types (tuples as lists): what a checkpoint stores."""
+    d = {k: getattr(n, k) for k in NODE_FIELDS}
+    d["in_shape"], d["out_shape"] = list(n.in_shape), list(n.out_shape)
+    return d
+
+
+def _conv_out(h: int, k: int, s: int, p: int) -> int:
+    return (h + 2 * p - k) // s + 1
+
+
+def nodes_from_dicts(items) -> tuple[Node, ...]:
+    """Build and validate a node list stored as plain data (:func:`node_to_dict`).
+
+    Raises :class:`ArchitectureError` with one line naming the node and the problem: unknown
+    kind or field, a source that does not exist (or comes later), shapes that do not follow
+    from the source's shape and the node's kernel/stride/padding, a residual of another shape,
+    an output that is not an integrating layer.
+    """
+    if not isinstance(items, list | tuple) or not items:
+        raise ArchitectureError("nodes: expected a non-empty list of layers")
+    nodes: list[Node] = []
+    by_name: dict[str, Node] = {}
+    for i, d in enumerate(items):
+        where = f"nodes[{i}]"
+        if not isinstance(d, dict):
+            raise ArchitectureError(f"{where}: expected a mapping of node fields")
+        name = d.get("name")
+        if not isinstance(name, str) or not name:
+            raise ArchitectureError(f"{where}: name is {name!r}; expected a non-empty string")
+        where = f"node {name!r}"
+        extra = sorted(set(d) - set(NODE_FIELDS))
+        if extra:
+            raise ArchitectureError(f"{where}: unknown field {extra[0]!r} (fields: "
+                                    f"{', '.join(NODE_FIELDS)})")
+        if name in by_name:
+            raise ArchitectureError(f"{where}: duplicate node name")
+        kind = d.get("kind")
+        if kind not in NODE_KINDS:
+            raise ArchitectureError(f"{where}: unknown kind {kind!r}; supported: "
+                                    f"{', '.join(NODE_KINDS)}")
+        if (kind == "input") != (i == 0):
+            raise ArchitectureError(f"{where}: the first node, and only it, must be the input")
+        f = {k: d[k] for k in NODE_FIELDS if k in d}
+        for key in ("in_shape", "out_shape"):
+            v = f.get(key, [])
+            if not isinstance(v, list | tuple) or not all(
+                    isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v):
+                raise ArchitectureError(f"{where}: {key} is {v!r}; expected whole numbers > 0")
+            f[key] = tuple(v)
+        for key in ("kernel", "stride", "padding"):
+            v = f.get(key, Node.__dataclass_fields__[key].default)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ArchitectureError(f"{where}: {key} is {v!r}; expected a whole number")
+        for key in ("p", "tau"):
+            v = f.get(key, 0.0)
+            if not isinstance(v, int | float) or isinstance(v, bool) or not v >= 0 or \
+                    v == float("inf"):
+                raise ArchitectureError(f"{where}: {key} is {v!r}; expected a number >= 0")
+        if not isinstance(f.get("bias", False), bool):
+            raise ArchitectureError(f"{where}: bias is {f['bias']!r}; expected true or false")
+        if f.get("reset") not in (None, *NODE_RESETS):
+            raise ArchitectureError(f"{where}: unknown reset {f['reset']!r}; choose one of "
+                                    f"{', '.join(NODE_RESETS)} (or none: the network's)")
+        try:
+            n = Node(**f)
+        except (TypeError, ValueError) as e:
+            raise ArchitectureError(f"{where}: {e}") from None
+        _check_node(n, by_name, where)
+        nodes.append(n)
+        by_name[name] = n
+    last = nodes[-1]
+    if not (last.synaptic and last.neuron == "integrate"):
+        raise ArchitectureError(f"node {last.name!r}: the last node must be a conv or linear "
+                                f"layer with neuron 'integrate' (the output)")
+    return tuple(nodes)
+
+
+def _check_node(n: Node, by_name: dict[str, Node], where: str) -> None:
+    """Shapes and references of one node against the nodes before it."""
+    if n.kind == "input":
+        if len(n.out_shape) != 3 or n.source is not None:
+            raise ArchitectureError(f"{where}: the input needs out_shape [C, H, W] and no source")
+        return
+    if n.source not in by_name:
+        raise ArchitectureError(f"{where}: source {n.source!r} is not a node before it")
+    src = by_name[n.source].out_shape
+    if n.in_shape != src:
+        raise ArchitectureError(f"{where}: in_shape {list(n.in_shape)} != the out_shape "
+                                f"{list(src)} of its source {n.source!r}")
+    if not n.synaptic and (n.neuron or n.residual or n.bias or n.reset or n.tau):
+        raise ArchitectureError(f"{where}: a {n.kind} node has no neuron, residual, bias, "
+                                f"reset or tau")
+    if n.neuron != "lif" and (n.reset or n.tau):
+        raise ArchitectureError(f"{where}: reset and tau need neuron 'lif'")
+    expect: tuple[int, ...] | None
+    if n.kind == "conv":
+        if len(src) != 3 or len(n.out_shape) != 3 or n.kernel < 1 or n.stride < 1:
+            raise ArchitectureError(f"{where}: a conv needs [C, H, W] shapes, kernel >= 1 "
+                                    f"and stride >= 1")
+        c, h, w = src
+        expect = (n.out_shape[0], _conv_out(h, n.kernel, n.stride, n.padding),
+                  _conv_out(w, n.kernel, n.stride, n.padding))
+    elif n.kind == "linear":
+        if len(src) != 1 or len(n.out_shape) != 1:
+            raise ArchitectureError(f"{where}: a linear layer needs [F] shapes (flatten first)")
+        expect = n.out_shape
+    elif n.kind == "avgpool":
+        if len(src) != 3 or n.kernel < 1 or n.stride < 1:
+            raise ArchitectureError(f"{where}: avgpool needs a [C, H, W] input, kernel >= 1")
+        if n.stride != n.kernel or n.padding:
+            raise ArchitectureError(f"{where}: avgpool needs stride == kernel and no padding "
+                                    f"(got kernel {n.kernel}, stride {n.stride}, padding "
+                                    f"{n.padding})")
+        expect = (src[0], src[1] // n.kernel, src[2] // n.kernel)
+    elif n.kind == "flatten":
+        size = 1
+        for d in src:
+            size *= d
+        expect = (size,)
+    else:  # dropout
+        if not n.p < 1:
+            raise ArchitectureError(f"{where}: dropout p is {n.p}; expected 0 <= p < 1")
+        expect = src
+    if n.out_shape != expect or min(expect, default=1) < 1:
+        raise ArchitectureError(f"{where}: out_shape {list(n.out_shape)} does not follow from "
+                                f"its input {list(src)} (expected {list(expect)})")
+    if n.residual is not None:
+        if not n.synaptic:
+            raise ArchitectureError(f"{where}: only conv and linear nodes take a residual")
+        if n.residual not in by_name:
+            raise ArchitectureError(f"{where}: residual {n.residual!r} is not a node before it")
+        r = by_name[n.residual]
+        if r.out_shape != n.out_shape:
+            raise ArchitectureError(f"{where}: residual {n.residual!r} has shape "
+                                    f"{list(r.out_shape)}, this layer {list(n.out_shape)}")

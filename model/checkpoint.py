@@ -6,6 +6,13 @@ Keys: ``format``, ``version``, ``arch`` (name), ``arch_kwargs``, ``dataset``, ``
 (ann | converted | snn), ``timesteps``, ``reset``, ``gamma``, ``leak`` and ``threshold``
 ({layer: float} for every LIF layer), ``weights`` ({layer: tensor}, float32 or float16),
 ``metrics`` (whatever was measured), ``history`` (training log).
+
+Version 2 adds ``nodes`` (the network's layer list, each node's fields as plain types:
+``model.architectures.node_to_dict``) and ``bias`` ({layer: tensor (C_out,)} for layers with a
+bias). A version-2 file is self-describing: it loads from its own node list, so any graph of
+the supported node kinds loads with no code change (``arch`` is then only a label). A version-1
+file has no node list: its ``arch`` name and ``arch_kwargs`` are built by
+``model.architectures.build_architecture``. The format is documented in docs/checkpoints.md.
 """
 
 from __future__ import annotations
@@ -14,18 +21,26 @@ import math
 import os
 import pickle
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from .architectures import ArchitectureError, build_architecture
+from .architectures import (
+    ArchitectureError,
+    Node,
+    build_architecture,
+    node_to_dict,
+    nodes_from_dicts,
+)
 from .files import save_torch
 from .network import Network
-from .neuron import RESETS
+from .neuron import RESETS, leak_from_tau
 
 FORMAT = "diet-snn-checkpoint"
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)  # versions this code reads (1: the architecture by name; 2: a node list)
 STAGES = ("ann", "converted", "snn")
 
 
@@ -50,9 +65,13 @@ class Checkpoint:
     weights: dict[str, torch.Tensor] = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
+    bias: dict[str, torch.Tensor] = field(default_factory=dict)
+    layers: tuple[Node, ...] | None = None  # the node list (None: build ``arch`` by name)
 
-    def nodes(self) -> tuple:
-        """The architecture's node list (no weights)."""
+    def nodes(self) -> tuple[Node, ...]:
+        """The network's node list (no weights): the stored one, or the named architecture's."""
+        if self.layers is not None:
+            return tuple(self.layers)
         return build_architecture(self.arch, self.num_classes, self.input_shape,
                                   **self.arch_kwargs)
 
@@ -68,8 +87,13 @@ class Checkpoint:
                             f"layer {n.name}: weight shape {tuple(w.shape)} does not fit the "
                             f"architecture ({n.weight_shape})")
                     net.weight(n.name).copy_(w.to(torch.float32))
+                if n.bias:
+                    b = self.bias.get(n.name)
+                    if b is not None:
+                        net.bias(n.name).copy_(b.to(torch.float32))
                 if n.spiking:
-                    net.neuron(n.name).leak.fill_(self.leak.get(n.name, 1.0))
+                    default = leak_from_tau(n.tau) if n.tau else 1.0
+                    net.neuron(n.name).leak.fill_(self.leak.get(n.name, default))
                     net.neuron(n.name).threshold.fill_(self.threshold.get(n.name, 1.0))
         return net.to(dtype)
 
@@ -78,15 +102,19 @@ class Checkpoint:
         self.weights = {n.name: net.weight(n.name).detach().to(
             torch.float16 if half else torch.float32).cpu().clone()
             for n in net.nodes if n.synaptic}
+        self.bias = {n.name: net.bias(n.name).detach().to(torch.float32).cpu().clone()
+                     for n in net.nodes if n.bias}
         self.leak = {n.name: net.neuron(n.name).leak.item() for n in net.spiking_layers}
         self.threshold = {n.name: net.neuron(n.name).threshold.item()
                           for n in net.spiking_layers}
         self.timesteps, self.reset, self.gamma = net.timesteps, net.reset, net.gamma
 
     def to_dict(self) -> dict:
+        """The file's contents: plain types and tensors only (``weights_only`` loads it)."""
         d = {"format": FORMAT, "version": VERSION}
-        d.update({k: getattr(self, k) for k in self.__dataclass_fields__})
+        d.update({k: getattr(self, k) for k in self.__dataclass_fields__ if k != "layers"})
         d["input_shape"] = list(self.input_shape)
+        d["nodes"] = [node_to_dict(n) for n in self.nodes()]
         return d
 
 
@@ -101,9 +129,13 @@ def read_plain(path: str | os.PathLike, what: str = "checkpoint"):
     ``__reduce__`` calling ``os.system``, say) is refused naming what it asked for; nothing of
     it runs. Raise :class:`CheckpointError` with one line naming the file."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's advice on stderr would make it two lines
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        text = str(e)
+        text = _strip_ansi(str(e))
+        if _pickled_module(path, text):
+            raise CheckpointError(_MODULE_MESSAGE.format(path=path)) from None
         m = re.search(r"GLOBAL (\S+)", text)
         if m:
             raise CheckpointError(
@@ -112,8 +144,39 @@ def read_plain(path: str | os.PathLike, what: str = "checkpoint"):
         raise CheckpointError(f"{path}: not a readable {what} (UnpicklingError: "
                               f"{_reason(text)})") from None
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+        text = _strip_ansi(str(e))
+        if "TorchScript" in text:
+            raise CheckpointError(f"{path}: a TorchScript archive, not a {what}; save a state "
+                                  f"dict or write a checkpoint with model.checkpoint.save"
+                                  ) from None
+        if _pickled_module(path, text):
+            raise CheckpointError(_MODULE_MESSAGE.format(path=path)) from None
         raise CheckpointError(f"{path}: not a readable {what} ({type(e).__name__}: "
-                              f"{_reason(str(e))})") from None
+                              f"{_reason(text)})") from None
+
+
+_MODULE_MESSAGE = ("{path}: a pickled torch module, not a checkpoint; save a state dict with "
+                   "torch.save(model.state_dict(), ...) / use model.checkpoint.save to write a "
+                   "checkpoint (docs/checkpoints.md)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def _pickled_module(path, text: str) -> bool:
+    """Whether a refused file is a pickled ``nn.Module`` (``torch.save(model)`` or
+    ``pickle.dump(model)``): its pickle names a class of ``torch.nn.modules``. Only the file's
+    bytes are searched; nothing is unpickled."""
+    if "torch.nn.modules" in text:
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 22)
+    except OSError:
+        return False
+    return b"torch.nn.modules" in head
 
 
 def _reason(text: str) -> str:
@@ -125,53 +188,86 @@ def _reason(text: str) -> str:
     return (useful or lines or ["corrupt"])[0][:120]
 
 
+V1_KEYS = ("arch", "dataset", "num_classes", "input_shape", "preprocessing", "stage",
+           "timesteps", "reset", "gamma", "arch_kwargs", "leak", "threshold", "weights",
+           "metrics", "history")
+
+
 def load(path: str | os.PathLike, stages: tuple[str, ...] = STAGES) -> Checkpoint:
-    """Read and validate a checkpoint; raise :class:`CheckpointError` naming the problem."""
+    """Read and validate a checkpoint; raise :class:`CheckpointError` naming the problem.
+
+    Version 2 builds the network from the file's own node list (validated: kinds, shapes,
+    sources); version 1 builds the named architecture."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     d = read_plain(path)
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a {FORMAT} file (a foreign .pt?)")
-    if d.get("version") != VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {d.get('version')!r}, this code "
-                              f"reads version {VERSION}")
-    missing = [k for k in Checkpoint.__dataclass_fields__ if k not in d]
+    version = d.get("version")
+    if version not in VERSIONS or isinstance(version, bool):
+        raise CheckpointError(f"{path}: checkpoint version {version!r}, this code "
+                              f"reads versions {', '.join(map(str, VERSIONS))}")
+    required = V1_KEYS + (("nodes", "bias") if version >= 2 else ())
+    missing = [k for k in required if k not in d]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks keys {missing}")
     if d["stage"] not in STAGES or d["stage"] not in stages:
         raise CheckpointError(f"{path}: stage {d['stage']!r}, expected one of {stages}")
     _check_header(d, path)
-    fields = {k: d[k] for k in Checkpoint.__dataclass_fields__}
+    fields = {k: d[k] for k in required if k != "nodes"}
     fields["input_shape"] = tuple(int(v) for v in d["input_shape"])
-    ckpt = Checkpoint(**fields)
     try:
-        nodes = build_architecture(ckpt.arch, ckpt.num_classes, ckpt.input_shape,
-                                   **ckpt.arch_kwargs)
+        if version >= 2:
+            nodes = nodes_from_dicts(d["nodes"])
+        else:
+            nodes = build_architecture(fields["arch"], fields["num_classes"],
+                                       fields["input_shape"], **fields["arch_kwargs"])
     except (ArchitectureError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: {e}") from e
+        raise CheckpointError(f"{path}: {e}") from None
+    ckpt = Checkpoint(**fields, layers=nodes if version >= 2 else None)
+    if version >= 2:
+        _check_io(ckpt, nodes, path)
     names = {n.name for n in nodes if n.synaptic}
     if set(ckpt.weights) != names:
         diff = sorted(set(ckpt.weights) ^ names)[:5]
         raise CheckpointError(f"{path}: weights do not match architecture {ckpt.arch!r} "
                               f"(differing layers: {diff})")
+    biased = {n.name for n in nodes if n.bias}
+    if set(ckpt.bias) != biased:
+        diff = sorted(set(ckpt.bias) ^ biased)[:5]
+        raise CheckpointError(f"{path}: bias values do not match the layers with bias=true "
+                              f"(differing layers: {diff})")
     for n in nodes:
-        w = ckpt.weights[n.name] if n.synaptic else None
-        if w is None:
-            continue
-        if not isinstance(w, torch.Tensor) or not w.is_floating_point():
-            raise CheckpointError(f"{path}: weights.{n.name} is a "
-                                  f"{getattr(w, 'dtype', type(w).__name__)}; expected a "
-                                  f"float tensor")
-        if tuple(w.shape) != n.weight_shape:
-            raise CheckpointError(f"{path}: layer {n.name} weight shape "
-                                  f"{tuple(w.shape)} != {n.weight_shape}")
-        bad = int((~torch.isfinite(w)).sum())
-        if bad:
-            raise CheckpointError(f"{path}: weights.{n.name} holds {bad} NaN or infinite "
-                                  f"values; expected finite numbers")
+        for key, values, shape in (("weights", ckpt.weights, n.weight_shape),
+                                   ("bias", ckpt.bias, n.bias_shape)):
+            w = values.get(n.name) if (n.synaptic and shape) else None
+            if w is None:
+                continue
+            if not isinstance(w, torch.Tensor) or not w.is_floating_point():
+                raise CheckpointError(f"{path}: {key}.{n.name} is a "
+                                      f"{getattr(w, 'dtype', type(w).__name__)}; expected a "
+                                      f"float tensor")
+            if tuple(w.shape) != shape:
+                what = "weight" if key == "weights" else "bias"
+                raise CheckpointError(f"{path}: layer {n.name} {what} shape "
+                                      f"{tuple(w.shape)} != {shape}")
+            bad = int((~torch.isfinite(w)).sum())
+            if bad:
+                raise CheckpointError(f"{path}: {key}.{n.name} holds {bad} NaN or infinite "
+                                      f"values; expected finite numbers")
     _check_neurons(ckpt, nodes, path)
     return ckpt
+
+
+def _check_io(ckpt: Checkpoint, nodes: tuple[Node, ...], path: Path) -> None:
+    """The stored node list agrees with the header: input shape and class count."""
+    if tuple(nodes[0].out_shape) != ckpt.input_shape:
+        raise CheckpointError(f"{path}: the input node's shape {list(nodes[0].out_shape)} "
+                              f"!= input_shape {list(ckpt.input_shape)}")
+    if nodes[-1].out_shape != (ckpt.num_classes,):
+        raise CheckpointError(f"{path}: the output node {nodes[-1].name!r} has shape "
+                              f"{list(nodes[-1].out_shape)}; num_classes is {ckpt.num_classes}")
 
 
 def _is_number(v) -> bool:
@@ -198,7 +294,8 @@ def _check_header(d: dict, path: Path) -> None:
         raise bad("reset", f"one of {', '.join(RESETS)}")
     if not _is_number(d["gamma"]) or d["gamma"] <= 0:
         raise bad("gamma", "a finite number > 0")
-    for key in ("arch_kwargs", "leak", "threshold", "weights", "metrics", "preprocessing"):
+    for key in ("arch_kwargs", "leak", "threshold", "weights", "metrics", "preprocessing",
+                *(("bias",) if "bias" in d else ())):
         if not isinstance(d[key], dict):
             raise bad(key, "a mapping")
     if not isinstance(d["history"], list):
@@ -217,6 +314,7 @@ def _check_neurons(ckpt: Checkpoint, nodes, path: Path) -> None:
     """λ and v of every LIF layer: present (a converted or DIET-SNN checkpoint), finite,
     v > 0 and λ in [0, 1] (the range training clamps λ to); no values for other layers."""
     lif = [n.name for n in nodes if n.spiking]
+    timed = {n.name for n in nodes if n.spiking and n.tau}  # λ defaults to exp(-1/τ)
     for key, ok, expected in (("threshold", lambda v: v > 0, "a finite number > 0"),
                               ("leak", lambda v: 0 <= v <= 1, "a number in [0, 1]")):
         values = getattr(ckpt, key)
@@ -227,6 +325,8 @@ def _check_neurons(ckpt: Checkpoint, nodes, path: Path) -> None:
         for name in lif:
             if name not in values:
                 if ckpt.stage == "ann":  # an ANN has no λ or v yet: conversion sets them
+                    continue
+                if key == "leak" and name in timed:
                     continue
                 raise CheckpointError(f"{path}: {key}.{name} is missing; expected {expected} "
                                       f"for every LIF layer")

@@ -350,11 +350,25 @@ def train_val_split(ds: Dataset, val_fraction: float = 0.1) -> tuple[Dataset, Da
 
 
 # ------------------------------------------------------------------------------ batches
+def check_channels(image_shape: tuple[int, ...], channels: int) -> None:
+    """Images (H, W, C) against a model whose input has ``channels`` channels."""
+    if len(image_shape) != 3 or image_shape[2] != channels:
+        got = image_shape[-1] if image_shape else 0
+        raise DataError(f"the data's images have shape {tuple(image_shape)} (H, W, C), "
+                        f"{got} channel(s); the model's input has shape ({channels}, H, W) "
+                        f"(C, H, W), {channels} channel(s)")
+
+
 def normalise(images_uint8: torch.Tensor, mean, std) -> torch.Tensor:
-    """uint8 (B, H, W, 3) -> float32 (B, 3, H, W), (x/255 − mean) / std, on x's device."""
+    """uint8 (B, H, W, C) -> float32 (B, C, H, W), (x/255 − mean) / std, on x's device.
+
+    ``mean`` and ``std`` have one value per channel of the model's input; images with another
+    channel count are a :class:`DataError` naming both shapes."""
+    check_channels(tuple(images_uint8.shape[1:]), len(mean))
     x = images_uint8.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
-    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    c = x.shape[1]
+    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, c, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, c, 1, 1)
     return (x - m) / s
 
 
@@ -421,6 +435,8 @@ def batches(ds: Dataset, batch_size: int, mean, std, *, shuffle: bool = False,
     per call and cropped/flipped there (no per-batch host work on a GPU).
     """
     dev = torch.device(device) if device is not None else torch.device("cpu")
+    if isinstance(ds, ArraySet):  # before any work: one line naming both shapes
+        check_channels(tuple(ds.images.shape[1:]), len(mean))
     gen = torch.Generator().manual_seed(seed * 100003 + epoch)
     order = torch.randperm(len(ds), generator=gen) if shuffle else torch.arange(len(ds))
     labels = torch.from_numpy(ds.labels).to(dev)

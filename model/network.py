@@ -17,7 +17,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from .architectures import Node
-from .neuron import DEFAULT_GAMMA, RESETS, LIFParameters, MembraneFormat, integrate_step, lif_step
+from .neuron import (
+    DEFAULT_GAMMA,
+    RESETS,
+    LIFParameters,
+    MembraneFormat,
+    integrate_step,
+    leak_from_tau,
+    lif_step,
+)
 
 # A hook called with (node, pre-activation current) before a LIF layer runs; it may change the
 # layer's threshold in place (conversion uses this to balance thresholds in order).
@@ -64,6 +72,7 @@ class Network(nn.Module):
         self.reset = reset
         self.gamma = float(gamma)
         self.weights = nn.ParameterDict()
+        self.biases = nn.ParameterDict()
         self.lif = nn.ModuleDict()
         for n in self.nodes:
             if n.synaptic:
@@ -71,8 +80,11 @@ class Network(nn.Module):
                 if init:  # Kaiming; skipped when a checkpoint's weights overwrite them anyway
                     nn.init.kaiming_normal_(w, nonlinearity="relu")
                 self.weights[self._key(n.name)] = nn.Parameter(w)
+                if n.bias:
+                    self.biases[self._key(n.name)] = nn.Parameter(torch.zeros(n.bias_shape))
             if n.spiking:
-                self.lif[self._key(n.name)] = LIFParameters()
+                self.lif[self._key(n.name)] = LIFParameters(
+                    leak_from_tau(n.tau) if n.tau else 1.0)
         self._consumers = self._count_consumers()
         # a chip's fixed-point membranes, per layer (set by hwsim.functional.store; inference)
         self.membrane_formats: dict[str, MembraneFormat] = {}
@@ -83,6 +95,11 @@ class Network(nn.Module):
 
     def weight(self, name: str) -> torch.Tensor:
         return self.weights[self._key(name)]
+
+    def bias(self, name: str) -> torch.Tensor | None:
+        """The layer's bias (C_out,), or None for a layer without one."""
+        key = self._key(name)
+        return self.biases[key] if key in self.biases else None
 
     def neuron(self, name: str) -> LIFParameters:
         return self.lif[self._key(name)]
@@ -113,10 +130,16 @@ class Network(nn.Module):
 
     # ---------------------------------------------------------------- shared per-node operators
     def _synaptic(self, n: Node, x: torch.Tensor) -> torch.Tensor:
+        """The synaptic current W·x, then + b (a separate float add, as the simulator does)."""
         w = self.weight(n.name)
         if n.kind == "conv":
-            return F.conv2d(x, w, stride=n.stride, padding=n.padding)
-        return F.linear(x, w)
+            y = F.conv2d(x, w, stride=n.stride, padding=n.padding)
+        else:
+            y = F.linear(x, w)
+        if n.bias:
+            b = self.bias(n.name)
+            y = y + (b.view(-1, 1, 1) if n.kind == "conv" else b)
+        return y
 
     @staticmethod
     def _pool(n: Node, x: torch.Tensor) -> torch.Tensor:
@@ -219,7 +242,8 @@ class Network(nn.Module):
                 if n.neuron == "lif":
                     if current_hook is not None:
                         current_hook(n, y)
-                    y = self._run_lif(n, y, is_static, T, reset, record_membranes, out)
+                    y = self._run_lif(n, y, is_static, T, n.reset or reset, record_membranes,
+                                      out)
                     out.spike_counts[n.name] = y.detach().sum()
                     if record_spikes:
                         out.spikes[n.name] = y.detach()
@@ -286,15 +310,18 @@ def parameter_groups(net: Network, weight_decay: float, train_weights: bool = Tr
     Parameters not trained get ``requires_grad=False`` so they stay exactly as they are.
     """
     weights = list(net.weights.values())
+    biases = list(net.biases.values())
     leaks = [p.leak for p in net.lif.values()]
     thresholds = [p.threshold for p in net.lif.values()]
-    for params, on in ((weights, train_weights), (leaks, train_leak),
+    for params, on in ((weights, train_weights), (biases, train_weights), (leaks, train_leak),
                        (thresholds, train_threshold)):
         for p in params:
             p.requires_grad_(on)
     groups = []
     if train_weights:
         groups.append({"params": weights, "weight_decay": weight_decay})
+        if biases:
+            groups.append({"params": biases, "weight_decay": 0.0})
     lif = ([*leaks] if train_leak else []) + ([*thresholds] if train_threshold else [])
     if lif:
         groups.append({"params": lif, "weight_decay": 0.0})

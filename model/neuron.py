@@ -5,10 +5,13 @@ Per layer l and timestep t (paper Eq. 1, 2, 9, 10), with input current I[t]:
 
     reset="paper"   u[t] = λ·u[t-1] + I[t] − v·o[t-1]          (the reset is not leaked)
     reset="leaked"  u[t] = λ·(u[t-1] − v·o[t-1]) + I[t]        (the authors' public code)
+    reset="zero"    u[t] = λ·(u[t-1]·(1 − o[t-1])) + I[t]       (hard reset: a spike sets u to 0)
     z[t] = u[t] / v − 1 ;   o[t] = 1 if z[t] > 0 else 0
     ∂o/∂z ≈ γ · max(0, 1 − |z|)                                 (paper Eq. 12, γ = 0.3)
 
-λ ∈ [0, 1] and v > 0 are scalars shared by all neurons of the layer.
+λ ∈ [0, 1] and v > 0 are scalars shared by all neurons of the layer. λ = 1 is the IF neuron.
+A leak given as a time constant τ is λ = exp(−dt/τ) with dt = one timestep (τ in timesteps;
+:func:`leak_from_tau`). A layer's bias b is part of its current: I[t] = W·o[t] + b.
 
 A chip with fixed-point membranes (``MembraneFormat``: B bits, LSB q) stores u[t] as a B-bit
 two's-complement integer of q: after each update  u ← clamp(⌊u / q⌋, −2^(B−1), 2^(B−1) − 1)·q
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-RESETS = ("paper", "leaked")
+RESETS = ("paper", "leaked", "zero")
 DEFAULT_GAMMA = 0.3
 
 
@@ -94,11 +97,22 @@ def lif_step(membrane: torch.Tensor, current: torch.Tensor, leak: torch.Tensor,
         u = leak * membrane + current - threshold * prev_spike
     elif reset == "leaked":
         u = leak * (membrane - threshold * prev_spike) + current
+    elif reset == "zero":
+        u = leak * (membrane * (1.0 - prev_spike)) + current
     else:
         raise ValueError(f"unknown reset variant {reset!r}; choose one of {RESETS}")
     u = quantize_membrane(u, fmt)
     z = u / threshold - 1.0
     return spike_fn(z, gamma), u
+
+
+def leak_from_tau(tau: float, dt: float = 1.0) -> float:
+    """λ of a membrane time constant: exp(−dt/τ), rounded to float32 (the model's λ is a
+    float32 parameter). dt and τ in one unit; by convention dt = 1 timestep, τ in timesteps.
+    τ = inf gives λ = 1 (IF)."""
+    if not (tau > 0 and dt > 0):
+        raise ValueError(f"tau and dt must be > 0, got tau={tau}, dt={dt}")
+    return float(torch.tensor(math.exp(-dt / tau), dtype=torch.float32))
 
 
 def integrate_step(accumulator: torch.Tensor, current: torch.Tensor,
