@@ -77,6 +77,12 @@ class StoredModel:
     exact: bool
     weight_bits: int | None
     membranes: dict[str, MembraneFormat] = field(default_factory=dict)
+    resets: dict[str, str] = field(default_factory=dict)  # per LIF layer (default: the net's)
+    bias: dict[str, np.ndarray] = field(default_factory=dict)  # per layer with a bias [C_out]
+
+    def reset_of(self, name: str):
+        """A LIF layer's reset variant (its node's own, or the network's)."""
+        return self.resets.get(name, self.reset_leaked)
 
 
 def _event_layout(n: Node, w: torch.Tensor) -> np.ndarray:
@@ -124,7 +130,10 @@ def store(ckpt: Checkpoint, weight_bits: int | None, membrane_bits: int | None =
                        {k: p.leak.item() for k, p in lif.items()},
                        {k: p.threshold.item() for k, p in lif.items()},
                        net.reset == "leaked", exponents, dtype, exact, weight_bits,
-                       membranes=formats)
+                       membranes=formats,
+                       resets={n.name: n.reset or net.reset for n in net.spiking_layers},
+                       bias={n.name: net.bias(n.name).detach().cpu().numpy().copy()
+                             for n in net.nodes if n.bias})
 
 
 MEMBRANE_RANGE = 4.0  # a LIF membrane holds ±4 thresholds: v plus a large step's input
@@ -194,8 +203,10 @@ def reference_model(ckpt: Checkpoint, stored: StoredModel) -> StoredModel:
     events = {n.name: _event_layout(n, dense[n.name]) for n in stored.nodes if n.synaptic}
     f32 = {k: float(np.float32(ckpt.leak[k] if k in ckpt.leak else 1.0)) for k in stored.leak}
     v32 = {k: float(np.float32(ckpt.threshold.get(k, 1.0))) for k in stored.threshold}
+    bias = {k: ckpt.bias[k].to(torch.float32).numpy().copy() for k in stored.bias}
     return StoredModel(stored.nodes, None, events, dense, f32, v32,
-                       stored.reset_leaked, {}, torch.float32, False, None)
+                       stored.reset_leaked, {}, torch.float32, False, None,
+                       resets=dict(stored.resets), bias=bias)
 
 
 @dataclass
@@ -313,6 +324,8 @@ def run_batch(stored: StoredModel, x: torch.Tensor, T: int,
                 cur = cur.reshape(T, B, *cur.shape[1:])
                 ev = LayerEvents(n.name, events_of(n.source), acc.astype(np.int64),
                                  np.zeros(T, np.int64), fanin, event_map=_event_map(src))
+            if n.bias:  # the bias current: one float add per neuron, as the model's
+                cur = cur + stored.bias[n.name]
             if n.residual is not None:
                 r = values[n.residual]
                 if n.residual in static and not is_static:
@@ -328,7 +341,7 @@ def run_batch(stored: StoredModel, x: torch.Tensor, T: int,
                 cur = cur + r
             if n.neuron == "lif":
                 spikes, _, counts = K.lif_run(cur, stored.leak[n.name], stored.threshold[n.name],
-                                              stored.reset_leaked, is_static, T,
+                                              stored.reset_of(n.name), is_static, T,
                                               stored.membranes.get(n.name))
                 ev.output_spikes = counts.sum(axis=1)
                 nonzero[n.name] = counts
@@ -444,6 +457,9 @@ def ann_activity(stored: StoredModel, x: torch.Tensor) -> AnnActivity:
             w = stored.dense_weights[n.name]
             y = (F.conv2d(src, w, stride=n.stride, padding=n.padding) if n.kind == "conv"
                  else F.linear(src, w))
+            if n.bias:
+                b = torch.from_numpy(stored.bias[n.name])
+                y = y + (b.view(-1, 1, 1) if n.kind == "conv" else b)
             if n.residual is not None:
                 y = y + values[n.residual]
             if n.neuron == "lif":

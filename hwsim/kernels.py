@@ -254,27 +254,39 @@ def _on_grid(u, grid, inv_lsb, lsb, low, high):
     return k * lsb
 
 
+RESET_MODES = {"paper": 0, "leaked": 1, "zero": 2}
+
+
 @numba.njit(cache=True, nogil=True)
-def _lif_chunk(current, previous, membrane, out, leak, threshold, cut, reset_leaked, first, one,
+def _lif_chunk(current, previous, membrane, out, leak, threshold, cut, reset_mode, first, one,
                grid, inv_lsb, lsb, low, high):
     """One step of a run of neurons; returns its spike count. Every store is unconditional (the
     loop vectorises); the operations and their order are ``model.neuron.lif_step``'s (``grid``:
-    a fixed-point membrane, put on its grid before the spike test)."""
+    a fixed-point membrane, put on its grid before the spike test). ``reset_mode``: 0 paper,
+    1 leaked, 2 zero (hard reset)."""
     zero = one - one
     count = 0
     if first:  # u[-1] = 0 and o[-1] = 0: λ·0 + I − v·0 in the model, the same bits as λ·0 + I
-        for m in range(current.shape[0]):
+        for m in range(current.shape[0]):  # (leaked: λ·(0 − v·0) + I; zero: λ·(0·1) + I)
             u = leak * membrane[m] + current[m]
-            if not reset_leaked:
+            if reset_mode == 0:
                 u = u - threshold * zero
             u = _on_grid(u, grid, inv_lsb, lsb, low, high)
             membrane[m] = u
             s = _fires(u, threshold, cut)
             out[m] = one if s else zero
             count += s
-    elif reset_leaked:
+    elif reset_mode == 1:
         for m in range(current.shape[0]):
             u = leak * (membrane[m] - threshold * previous[m]) + current[m]
+            u = _on_grid(u, grid, inv_lsb, lsb, low, high)
+            membrane[m] = u
+            s = _fires(u, threshold, cut)
+            out[m] = one if s else zero
+            count += s
+    elif reset_mode == 2:
+        for m in range(current.shape[0]):
+            u = leak * (membrane[m] * (one - previous[m])) + current[m]
             u = _on_grid(u, grid, inv_lsb, lsb, low, high)
             membrane[m] = u
             s = _fires(u, threshold, cut)
@@ -292,7 +304,7 @@ def _lif_chunk(current, previous, membrane, out, leak, threshold, cut, reset_lea
 
 
 @numba.njit(**_JIT)
-def _lif(current, leak, threshold, cut, reset_leaked, one, grid, inv_lsb, lsb, low, high,
+def _lif(current, leak, threshold, cut, reset_mode, one, grid, inv_lsb, lsb, low, high,
          spikes, membrane, counts):
     timesteps, batch, neurons = spikes.shape
     static = current.shape[0] == 1
@@ -305,18 +317,32 @@ def _lif(current, leak, threshold, cut, reset_leaked, one, grid, inv_lsb, lsb, l
             tc = 0 if static else t
             counts[t, b, job - b * chunks] = _lif_chunk(
                 current[tc, b, lo:hi], spikes[max(t - 1, 0), b, lo:hi], membrane[b, lo:hi],
-                spikes[t, b, lo:hi], leak, threshold, cut, reset_leaked, t == 0, one,
+                spikes[t, b, lo:hi], leak, threshold, cut, reset_mode, t == 0, one,
                 grid, inv_lsb, lsb, low, high)
 
 
-def lif_run(current, leak: float, threshold: float, reset_leaked: bool, static: bool,
+def reset_mode(reset) -> int:
+    """The kernel's reset code of a reset variant (``"paper"``, ``"leaked"``, ``"zero"``), or of
+    a bool (True: leaked, False: paper)."""
+    if isinstance(reset, bool | np.bool_):
+        return int(bool(reset))
+    if reset not in RESET_MODES:
+        raise ValueError(f"unknown reset variant {reset!r}; choose one of "
+                         f"{', '.join(RESET_MODES)}")
+    return RESET_MODES[reset]
+
+
+def lif_run(current, leak: float, threshold: float, reset_leaked, static: bool,
             T: int, fmt=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One LIF layer over T steps, equal bit for bit to T calls of ``model.neuron.lif_step``.
 
-    reset="paper"  (reset_leaked=False):  u = (λ·u + I) − v·o
-    reset="leaked" (reset_leaked=True):   u = λ·(u − v·o) + I
+    ``reset_leaked``: the reset variant, a name or a bool (True: leaked, False: paper):
+    reset="paper"  (False):  u = (λ·u + I) − v·o
+    reset="leaked" (True):   u = λ·(u − v·o) + I
+    reset="zero":            u = λ·(u·(1 − o)) + I        (hard reset to 0)
     o = [u / v − 1 > 0]; u and o start at 0. All operations are float32, unfused, in this order
     (in float32 with v > 0 the spike test is the equivalent compare u > :func:`spike_cut`).
+    IF neurons: λ = 1. A bias is part of the current (added before this call, as the model).
 
     ``current`` is [T, B, ...] float32, or [B, ...] (the same at every step) when ``static``.
     λ (``leak``) and v (``threshold``) are rounded to the current's dtype, like the model's
@@ -324,6 +350,7 @@ def lif_run(current, leak: float, threshold: float, reset_leaked: bool, static: 
     dtype, and ``counts`` [T, B] int64 (spikes per image per step). ``fmt``: a fixed-point
     membrane (``model.neuron.MembraneFormat``), put on its grid after each update.
     """
+    mode = reset_mode(reset_leaked)
     (cur,) = _floats(current)
     if T < 1:
         raise ValueError(f"T must be >= 1, got {T}")
@@ -344,7 +371,7 @@ def lif_run(current, leak: float, threshold: float, reset_leaked: bool, static: 
     cut = spike_cut(v) if scalar is np.float32 and np.isfinite(v) and v > 0 else None
     grid = fmt is not None
     q = fmt.lsb if grid else 1.0
-    _lif(flat, scalar(leak), v, cut, bool(reset_leaked), scalar(1.0), grid, scalar(1.0 / q),
+    _lif(flat, scalar(leak), v, cut, mode, scalar(1.0), grid, scalar(1.0 / q),
          scalar(q), scalar(fmt.low if grid else 0.0), scalar(fmt.high if grid else 0.0), spikes,
          membrane, counts)
     return spikes.reshape(T, *shape), membrane.reshape(shape), counts.sum(axis=2)
