@@ -136,7 +136,7 @@ def snn_spec(ctx: Context, lc: LayerCounts, mapping: Mapping) -> D.LayerSpec:
         output_packet_bits=E.packet_bits(lc.neurons, p.spike_bits),
         repeat=repeat,
         state_steps=ctx.T, lif=lc.neuron == "lif", analog=lc.analog,
-        stored_current=lc.analog and repeat < ctx.T,
+        stored_current=lc.analog and repeat < ctx.T, bias=lc.bias,
         batched_stream_level="glb" if mapping.buffer_level == "glb"
         and extra_buffer <= free["glb_bytes"] else "dram")
 
@@ -166,7 +166,7 @@ def ann_spec(ctx: Context, lc: LayerCounts, skip: bool, mapping: Mapping) -> D.L
         mult_bits=max(p.weight_bits, p.activation_bits), input_bits=p.activation_bits,
         input_packet_bits=p.activation_bits, output_bits=p.activation_bits,
         output_packet_bits=p.activation_bits,
-        analog=lc.analog, skip_outputs=skip)
+        analog=lc.analog, skip_outputs=skip, bias=lc.bias)
 
 
 @dataclass

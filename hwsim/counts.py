@@ -55,6 +55,7 @@ class LayerCounts:
     ann_input_nonzero: np.ndarray | None = None  # the ANN's non-zero inputs [H_in, W_in]
     ann_output_nonzero: float = 0.0  # the ANN's non-zero outputs, Σ over images
     ann_images: int = 0
+    bias: bool = False  # a bias current added to every neuron at every computed step
 
     def per_image(self, a: np.ndarray) -> np.ndarray:
         return a / max(1, self.images)
@@ -119,6 +120,7 @@ class Counter:
                                  np.zeros(self.T), np.zeros((self.T, lm.pes_used)), npe,
                                  np.zeros(self.T))
                 self.layers[name] = lc
+            lc.bias = lc.bias or getattr(ev, "bias", False)
             lc.images += images
             # the analog layer computed once reads its pixels once
             computed = (np.arange(self.T) == 0) if ev.analog and self.first_layer_once else True

@@ -166,7 +166,8 @@ class LayerSpec:
     leak/compare/reset each step; ``stored_current``: an analog layer computed once keeps its
     current at the membrane level. Free space: ``free_register_bits`` and ``free_pe_bytes`` per
     PE, ``free_glb_bytes`` shared. Widths in bits. ``batched_stream_level``: where the stream
-    lives when a layer needs all T steps of its input at once (time-batched).
+    lives when a layer needs all T steps of its input at once (time-batched). ``bias``: a bias
+    current is added to every output (one add per neuron each time its current is formed).
     """
 
     name: str
@@ -196,6 +197,7 @@ class LayerSpec:
     stored_current: bool = False
     skip_outputs: bool = False
     batched_stream_level: str = "glb"
+    bias: bool = False
 
     @property
     def geometry(self):
@@ -374,7 +376,12 @@ def _outputs(spec: LayerSpec, acc: Accesses, level: str | None = None) -> None:
                             1))
         if spec.analog:  # the (stored or recomputed) current added at every step
             acc.op("add", n * spec.state_steps, spec.membrane_bits)
+        if spec.bias:  # into each current formed: every step, or as often as it is computed
+            acc.op("add", n * (spec.repeat if spec.analog else spec.state_steps),
+                   spec.membrane_bits)
         return
+    if spec.bias:
+        acc.op("add", g.outputs, spec.membrane_bits)
     if spec.output_bits == 0:
         return
     if spec.skip_outputs:

@@ -230,6 +230,11 @@ def snn_scatter(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: LayerMa
         acc.read("I", mapping.buffer_level, pixels[computed].sum(), p.activation_bits)
         acc.read("X", "dram", pixels[0], p.activation_bits)  # the image, once per inference
         acc.op("add", lc.neurons * steps, vb)  # the current into the membrane at every step
+        if steps_computed < steps:  # computed once (first_layer: once): kept, read each step
+            acc.write("V", v_level, lc.neurons, vb)
+            acc.read("V", v_level, lc.neurons * steps, vb)
+        if lc.bias:  # the bias into each computed current
+            acc.op("add", lc.neurons * steps_computed, vb)
     else:
         acc.op("add", acs, vb)
         # identity-shortcut adds read no weight; from DRAM, each step fetches the weights its
@@ -238,6 +243,8 @@ def snn_scatter(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: LayerMa
         _weights(acc, lm.weight_level, uses.sum(), np.minimum(uses, lc.params).sum(),
                  p.weight_bits)
         acc.rmw("V", v_level, acs, vb)
+        if lc.bias:  # the bias current into every neuron at every step
+            acc.op("add", lc.neurons * steps, vb)
     if lc.neuron == "lif":
         n_steps = lc.neurons * steps
         acc.rmw("V", v_level, n_steps, vb)
@@ -281,6 +288,8 @@ def ann_scatter(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: LayerMa
     acc.read("I", buffer, inputs, p.activation_bits)  # each input read once
     acc.rmw("V", state_level or "register", macs, p.membrane_bits)  # partial sums
     outputs = lm.outputs
+    if lc.bias:  # the bias added to every output once
+        acc.op("add", outputs, p.membrane_bits)
     if lc.neuron is not None:  # activation written to the buffer and sent on
         acc.write("O", buffer, outputs, p.activation_bits)
         acc.noc.append(("O", outputs, packet_bits(outputs, p.activation_bits), destinations))

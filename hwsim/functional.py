@@ -230,6 +230,7 @@ class LayerEvents:
     analog: bool = False
     residual_events: np.ndarray | None = None  # identity shortcut: events added 1:1 [T]
     event_map: np.ndarray | None = None  # [H_in, W_in] non-zero inputs, Σ over T, B, C
+    bias: bool = False  # a bias current is added to every neuron's input (priced: one add)
 
 
 @dataclass
@@ -326,6 +327,7 @@ def run_batch(stored: StoredModel, x: torch.Tensor, T: int,
                                  np.zeros(T, np.int64), fanin, event_map=_event_map(src))
             if n.bias:  # the bias current: one float add per neuron, as the model's
                 cur = cur + stored.bias[n.name]
+                ev.bias = True
             if n.residual is not None:
                 r = values[n.residual]
                 if n.residual in static and not is_static:

@@ -28,7 +28,7 @@ import json
 
 import networkx as nx
 
-from model.architectures import Node, build_architecture
+from model.architectures import Node
 from model.checkpoint import Checkpoint
 
 from .text import format_table
@@ -61,8 +61,7 @@ def layer_graph(source: Checkpoint | tuple[Node, ...] | list[Node],
     graph described in the module docstring. ``leak``/``threshold`` ({layer: value}) override
     the checkpoint's; layers without a value get None."""
     if isinstance(source, Checkpoint):
-        nodes = build_architecture(source.arch, source.num_classes, source.input_shape,
-                                   **source.arch_kwargs)
+        nodes = source.nodes()  # the file's own node list (format 2), or its architecture
         leak = source.leak if leak is None else leak
         threshold = source.threshold if threshold is None else threshold
         meta = {"arch": source.arch, "dataset": source.dataset, "stage": source.stage,

@@ -400,3 +400,15 @@ def test_break_even_finds_the_spike_scale_where_the_snn_costs_the_target():
     f = CMP.break_even(ctx, counts, "os", energy(1.5), iterations=14)
     assert f == pytest.approx(1.5, rel=1e-3)
     assert CMP.break_even(ctx, counts, "os", energy(0.0) * 0.5) is None
+
+
+@pytest.mark.parametrize("side", ["snn", "ann"])
+def test_a_bias_costs_one_add_per_neuron_each_time_its_current_is_formed(side):
+    """SNN: every neuron at every step; ANN: every output once (the dataflows and scatter)."""
+    T = 3
+    g = CONV
+    plain, biased = (spec(g, side=side, T=T, bias=b) for b in (False, True))
+    for df in (("os", "time_batched") if side == "snn" else ("ws", "os", "rs")):
+        a, b = (M.best_tiling(s, df, cost(side), "energy").accesses for s in (plain, biased))
+        extra = b.ops.get(("add", 16), 0.0) - a.ops.get(("add", 16), 0.0)
+        assert extra == g.outputs * (T if side == "snn" else 1), df
