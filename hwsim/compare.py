@@ -226,8 +226,13 @@ def _layer_cost(ctx: Context, lc: LayerCounts, side: str, dataflow: str, objecti
         def cycles(acc, with_bound=False):
             return E.ann_cycles(arch, lc, lm, E.traffic(acc), macs, with_bound=with_bound)
 
+    # energy that runs with time (leakage, clock) is part of a tiling's cost: a slower tiling
+    # pays it for every cycle it adds
+    per_cycle_pj = arch.leakage_w / arch.frequency_hz * 1e12 + arch.clock_pj_per_cycle
+
     def cost(acc):
-        return sum(E.price(acc, arch, side).values()), cycles(acc)
+        c = cycles(acc)
+        return sum(E.price(acc, arch, side).values()) + per_cycle_pj * c, c
 
     ch = M.best_tiling(spec, dataflow, cost, objective)
     t = E.traffic(ch.accesses)
