@@ -136,7 +136,8 @@ def snn_spec(ctx: Context, lc: LayerCounts, mapping: Mapping) -> D.LayerSpec:
         output_packet_bits=E.packet_bits(lc.neurons, p.spike_bits),
         repeat=repeat,
         state_steps=ctx.T, lif=lc.neuron == "lif", analog=lc.analog,
-        stored_current=lc.analog and repeat < ctx.T, bias=lc.bias,
+        stored_current=lc.analog and repeat < ctx.T, bias=lc.bias, leaky=lc.leaky,
+        spike_readout=lc.spike_readout,
         batched_stream_level="glb" if mapping.buffer_level == "glb"
         and extra_buffer <= free["glb_bytes"] else "dram")
 

@@ -30,9 +30,11 @@ class LayerCounts:
     """Sums over ``images`` images for one synaptic layer; arrays indexed by timestep t.
 
     ``pe_work`` [T, pes_used]: ACs (or MACs for the analog layer) done by each of the layer's
-    PEs; ``pe_neurons`` [pes_used]: neurons each PE updates (leak/compare) per step;
-    ``residual_events`` [T]: identity-shortcut adds (in ``accumulates``, but they read no
-    weight).
+    PEs; ``pe_neurons`` [pes_used]: neurons each PE updates (leak/compare; a leaky output
+    integrator's leak) per step; ``residual_events`` [T]: identity-shortcut adds (in
+    ``accumulates``, but they read no weight). ``leaky``: an integrating output with λ ≠ 1
+    (one leak per neuron per step); ``spike_readout``: a LIF output whose spikes are counted
+    per neuron (the logits: one counter increment per spike).
     """
 
     name: str
@@ -56,6 +58,14 @@ class LayerCounts:
     ann_output_nonzero: float = 0.0  # the ANN's non-zero outputs, Σ over images
     ann_images: int = 0
     bias: bool = False  # a bias current added to every neuron at every computed step
+    leaky: bool = False  # an integrating output with λ ≠ 1
+    spike_readout: bool = False  # a LIF output read out as spike counts
+
+    @property
+    def state_update(self) -> bool:
+        """Whether every neuron's state is updated once per step besides its accumulates (the
+        LIF phase, or a leaky integrator's leak)."""
+        return self.neuron == "lif" or self.leaky
 
     def per_image(self, a: np.ndarray) -> np.ndarray:
         return a / max(1, self.images)
@@ -121,6 +131,10 @@ class Counter:
                                  np.zeros(self.T))
                 self.layers[name] = lc
             lc.bias = lc.bias or getattr(ev, "bias", False)
+            lc.spike_readout = lc.spike_readout or getattr(ev, "spike_readout", False)
+            if getattr(ev, "leaky", False) and not lc.leaky:  # updated every step, as LIF
+                lc.leaky = True
+                lc.pe_neurons = np.asarray(lm.neurons_per_pe, dtype=np.int64)
             lc.images += images
             # the analog layer computed once reads its pixels once
             computed = (np.arange(self.T) == 0) if ev.analog and self.first_layer_once else True

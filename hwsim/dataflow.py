@@ -30,6 +30,8 @@ the same stream). Loop nests, per PE block (docs/hwsim.md writes out the formula
 
     for t in T: for event e: for tap, k: V[k, pos] (at membrane level) += W[k, c, tap]
                 for neuron: leak, compare, reset (V read + write at membrane level)
+    (the output layer: a leaky integrator leaks each neuron every step; a LIF output also
+    increments a spike counter per spike, :func:`readout_ops`; in every nest alike)
 
 ``os`` (output-stationary)::
 
@@ -168,6 +170,8 @@ class LayerSpec:
     PE, ``free_glb_bytes`` shared. Widths in bits. ``batched_stream_level``: where the stream
     lives when a layer needs all T steps of its input at once (time-batched). ``bias``: a bias
     current is added to every output (one add per neuron each time its current is formed).
+    ``leaky``: an integrating output with λ ≠ 1 (one leak per neuron and step);
+    ``spike_readout``: a LIF output whose spikes are counted per neuron (:func:`readout_ops`).
     """
 
     name: str
@@ -198,6 +202,8 @@ class LayerSpec:
     skip_outputs: bool = False
     batched_stream_level: str = "glb"
     bias: bool = False
+    leaky: bool = False
+    spike_readout: bool = False
 
     @property
     def geometry(self):
@@ -269,6 +275,19 @@ def segments(spec: LayerSpec, size: int, rows: bool = False) -> tuple[np.ndarray
             starts.append(st)
             sizes.append(sz)
     return np.concatenate(starts), np.concatenate(sizes)
+
+
+def counter_bits(T: int) -> int:
+    """Width of a spike counter that counts up to T spikes: ⌈log2(T + 1)⌉ bits."""
+    return max(1, math.ceil(math.log2(T + 1)))
+
+
+def readout_ops(acc: Accesses, spikes: float, T: int) -> None:
+    """A LIF output's readout: per output spike one increment of that neuron's spike counter
+    (an integer add, ``count``, and a read + write of the counter in the register file)."""
+    bits = counter_bits(T)
+    acc.op("count", spikes, bits)
+    acc.rmw("O", "register", spikes, bits)
 
 
 def _macs(spec: LayerSpec) -> float:
@@ -374,6 +393,10 @@ def _outputs(spec: LayerSpec, acc: Accesses, level: str | None = None) -> None:
             acc.write("O", level, spec.activity.output_events, spec.output_packet_bits)
             acc.noc.append(("O", spec.activity.output_events, spec.output_packet_bits,
                             1))
+        elif spec.leaky:  # a leaky output integrator: a[t] = λ·a[t-1] + I[t]
+            acc.op("leak", n * spec.state_steps, spec.membrane_bits)
+        if spec.spike_readout:
+            readout_ops(acc, spec.activity.output_events, spec.state_steps)
         if spec.analog:  # the (stored or recomputed) current added at every step
             acc.op("add", n * spec.state_steps, spec.membrane_bits)
         if spec.bias:  # into each current formed: every step, or as often as it is computed

@@ -14,7 +14,11 @@ SNN, spiking-input layer, per synaptic accumulate (AC = event × reached neuron)
     from the stream buffer and sent over the NoC mesh (spikes).
 SNN, analog first layer: per MAC one multiply + add and one weight read; per pixel read from
     the stream buffer; MACs at every step or once (``first_layer``); then the LIF phase.
-SNN, output layer: per AC an add into its accumulator (membrane traffic as above), no LIF.
+SNN, integrating output layer: per AC an add into its accumulator (membrane traffic as above),
+    no LIF; with a leak λ ≠ 1 per neuron per step one leak (as a LIF layer's) and one read +
+    write of its accumulator. A LIF output layer is a LIF layer (its spikes go to the stream
+    buffer: the chip's result) plus, per output spike, one increment of that neuron's spike
+    counter (an int add of ⌈log2(T+1)⌉ bits and a read + write of the counter register).
 ANN baseline (same chip, same mapping, dense: zeros are not skipped): the same event-driven
     dataflow with every activation an event. Per MAC one multiply + add (compute), one weight
     read (weights) and one partial-sum read + write where the layer's neuron state lives
@@ -46,7 +50,7 @@ from arch_configs import ArchConfig
 from mapping.placement import LayerMapping, Mapping
 
 from .counts import LayerCounts
-from .dataflow import Accesses
+from .dataflow import Accesses, readout_ops
 
 SNN_PARTS = ("compute", "membrane", "weights", "spikes", "clock", "leakage", "dram")
 ANN_PARTS = ("compute", "activations", "weights", "noc", "clock", "leakage", "dram")
@@ -77,8 +81,13 @@ def traffic(acc: Accesses) -> Traffic:
 
 
 def op_pj(arch: ArchConfig, op: str, bits: int) -> float:
-    """One operation of the accounting: ``leak`` is the policy's leak at membrane width."""
-    return arch.leak_pj() if op == "leak" else arch.op_energy_pj(op, bits)
+    """One operation of the accounting: ``leak`` is the policy's leak at membrane width;
+    ``count`` a spike counter's increment, an integer add of ``bits`` on any datapath."""
+    if op == "leak":
+        return arch.leak_pj()
+    if op == "count":
+        return arch.op_energy_pj("add", bits, "int")
+    return arch.op_energy_pj(op, bits)
 
 
 def price(acc: Accesses, arch: ArchConfig, side: str) -> dict[str, float]:
@@ -163,10 +172,11 @@ def bound(compute: float, memory: dict[str, float]) -> str:
 
 def compute_cycles(arch: ArchConfig, lc: LayerCounts) -> np.ndarray:
     """Compute cycles per timestep of one SNN layer: the busiest PE's work / accumulators +
-    its LIF phase (its neurons / accumulators)."""
+    its LIF phase (its neurons / accumulators; a leaky output integrator's leak likewise)."""
     acc = arch.pe_array.accumulators
     work = lc.per_image(lc.pe_work).max(axis=1) if lc.pe_work.size else np.zeros(lc.T)
-    lif = (lc.pe_neurons.max() if lc.pe_neurons.size else 0) if lc.neuron == "lif" else 0
+    updated = lc.neuron == "lif" or getattr(lc, "leaky", False)  # LayerCounts.state_update
+    lif = (lc.pe_neurons.max() if lc.pe_neurons.size else 0) if updated else 0
     return np.ceil(work / acc) + math.ceil(lif / acc)
 
 
@@ -255,6 +265,11 @@ def snn_scatter(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: LayerMa
         acc.write("O", mapping.buffer_level, spikes, bits)  # to the stream buffer
         acc.read("O", mapping.buffer_level, spikes, bits)  # read for the next layer
         acc.noc.append(("O", spikes, bits, destinations))
+    elif lc.leaky:  # a leaky output integrator: a[t] = λ·a[t-1] + I[t], every neuron, step
+        acc.rmw("V", v_level, lc.neurons * steps, vb)
+        acc.op("leak", lc.neurons * steps, vb)
+    if lc.spike_readout:
+        readout_ops(acc, spikes, steps)
     return acc
 
 

@@ -12,6 +12,10 @@ weights; the full-precision model's accuracy is reported next to it.
 
 A float datapath (``precision.datapath: fp``) keeps full-precision weights; there the sums are
 not exact in every order, so both sides run in float64 and mismatches are counted, not assumed.
+
+With fixed-point membranes each bias is stored in fixed point too, on its layer's membrane grid
+(:func:`quantize_biases`), in the one stored copy both sides run. The output layer reads out
+an integrator's a[T-1] (with its λ) or a LIF layer's spike counts (``model.neuron``).
 """
 
 from __future__ import annotations
@@ -57,9 +61,11 @@ class StoredModel:
     weights in the kernels' layout ([C_in, k, k, C_out] or [F_in, F_out]; a linear layer after
     a flatten reads its input in torch's (C, H, W) order); ``dense_weights`` the same weights
     in torch's layout (for the analog first layer's dense MACs); ``leak`` and ``threshold`` λ
-    and v of every LIF layer as the model's float32 parameters hold them; ``exponents`` the
-    fixed-point exponent e of each layer (step 2^-e). ``membranes``: each LIF and output layer's
-    fixed-point membrane (empty: float membranes).
+    and v of every LIF layer as the model's float32 parameters hold them; ``output_leak`` the
+    integrating output layer's λ (1: plain integration); ``exponents`` the fixed-point
+    exponent e of each layer (step 2^-e). ``membranes``: each LIF and output layer's
+    fixed-point membrane (empty: float membranes); ``bias``: each biased layer's bias [C_out]
+    as the model holds it (with fixed-point membranes: on the membrane grid).
 
     A linear layer's torch weight in ``net`` is a transposed view of its event weights (one
     copy of the largest matrices, not two).
@@ -79,6 +85,7 @@ class StoredModel:
     membranes: dict[str, MembraneFormat] = field(default_factory=dict)
     resets: dict[str, str] = field(default_factory=dict)  # per LIF layer (default: the net's)
     bias: dict[str, np.ndarray] = field(default_factory=dict)  # per layer with a bias [C_out]
+    output_leak: float = 1.0  # the integrating output's λ (as the model's buffer holds it)
 
     def reset_of(self, name: str):
         """A LIF layer's reset variant (its node's own, or the network's)."""
@@ -97,8 +104,10 @@ def store(ckpt: Checkpoint, weight_bits: int | None, membrane_bits: int | None =
           T: int | None = None, leak: str = "multiply") -> StoredModel:
     """Quantize a checkpoint's weights for the chip (``weight_bits`` None: keep float, run in
     float64); with ``membrane_bits`` (int datapath only) the membranes are fixed point too,
-    sized for ``T`` steps (default the checkpoint's): see :func:`membrane_formats`; ``leak``
-    the chip's leak unit (``policy.leak``: multiply, or shift, see :func:`shift_leak`)."""
+    sized for ``T`` steps (default the checkpoint's): see :func:`membrane_formats`, and so are
+    the biases (:func:`quantize_biases`) and every λ and v (:func:`_fixed_point_lif`);
+    ``leak`` the chip's leak unit (``policy.leak``: multiply, or shift, see
+    :func:`shift_leak`)."""
     exact = weight_bits is not None
     if membrane_bits is not None and not exact:
         raise ValueError("fixed-point membranes need fixed-point weights (weight_bits)")
@@ -119,11 +128,18 @@ def store(ckpt: Checkpoint, weight_bits: int | None, membrane_bits: int | None =
     lif = {n.name: net.neuron(n.name) for n in net.spiking_layers}
     formats = {}
     if membrane_bits is not None:
+        biases = {n.name: net.bias(n.name) for n in net.nodes if n.bias}
         formats = membrane_formats(
             net.nodes, {n.name: net.weight(n.name) for n in net.nodes if n.synaptic},
             {k: p.threshold.item() for k, p in lif.items()}, membrane_bits,
-            T or ckpt.timesteps)
+            T or ckpt.timesteps, biases)
         _fixed_point_lif(lif, formats, leak == "shift")
+        out = net.output_node
+        if out.neuron == "integrate":
+            with torch.no_grad():
+                net.output_leak.fill_(fixed_point_leak(net.output_leak.item(),
+                                                       formats[out.name], leak == "shift"))
+        quantize_biases(net.nodes, biases, formats)
         net.membrane_formats = formats
     return StoredModel(net.nodes, net, event_weights,
                        {n.name: net.weight(n.name) for n in net.nodes if n.synaptic},
@@ -133,31 +149,38 @@ def store(ckpt: Checkpoint, weight_bits: int | None, membrane_bits: int | None =
                        membranes=formats,
                        resets={n.name: n.reset or net.reset for n in net.spiking_layers},
                        bias={n.name: net.bias(n.name).detach().cpu().numpy().copy()
-                             for n in net.nodes if n.bias})
+                             for n in net.nodes if n.bias},
+                       output_leak=net.output_leak.item())
 
 
 MEMBRANE_RANGE = 4.0  # a LIF membrane holds ±4 thresholds: v plus a large step's input
 
 
 def membrane_formats(nodes: tuple[Node, ...], weights: dict[str, torch.Tensor],
-                     thresholds: dict[str, float], bits: int,
-                     T: int) -> dict[str, MembraneFormat]:
+                     thresholds: dict[str, float], bits: int, T: int,
+                     biases: dict[str, torch.Tensor] | None = None
+                     ) -> dict[str, MembraneFormat]:
     """Each LIF and output layer's fixed-point membrane, ``bits`` wide; its LSB is the smallest
     power of two whose range covers the layer's bound (a per-layer scale, as a designer sets
     it: narrow membranes lose resolution first).
 
-    LIF layers: ±MEMBRANE_RANGE·v (the threshold plus a large step's input). The output
-    layer's accumulator (no threshold): its worst case over T steps, T · max over outputs of
-    Σ|w| (every input at its largest value, 1, at every step), so it never saturates.
-    Each update is floored onto the grid.
+    LIF layers (a spiking output included): ±MEMBRANE_RANGE·v (the threshold plus a large
+    step's input). An integrating output's accumulator (no threshold): its worst case over T
+    steps, T · max over outputs of (Σ|w| + |b|) (every input at its largest value, 1, at every
+    step; ``biases``: each biased layer's b), so it never saturates; a leak λ ≤ 1 only shrinks
+    it. Each update is floored onto the grid.
     """
+    biases = biases or {}
     formats = {}
     for n in nodes:
         if n.neuron == "lif":
             bound = MEMBRANE_RANGE * float(thresholds[n.name])
         elif n.neuron == "integrate":
             w = weights[n.name].detach()
-            bound = T * float(w.abs().reshape(w.shape[0], -1).sum(dim=1).max())
+            per_output = w.abs().reshape(w.shape[0], -1).sum(dim=1)
+            if n.name in biases:
+                per_output = per_output + biases[n.name].detach().abs()
+            bound = T * float(per_output.max())
         else:
             continue
         k = math.ceil(math.log2(max(bound, 2.0 ** -60) / 2 ** (bits - 1)))
@@ -173,19 +196,46 @@ def shift_leak(leak: float, bits: int) -> float:
     return min(choices, key=lambda c: (abs(c - leak), -c))
 
 
+def fixed_point_leak(leak: float, fmt: MembraneFormat, shift: bool) -> float:
+    """λ as the chip's leak unit holds it: a fraction in steps of 2^-(B-1) (a multiplier,
+    round half to even), or the nearest a shift-and-add unit realises (``shift``,
+    :func:`shift_leak`). λ = 1 stays 1."""
+    if shift:
+        return shift_leak(float(leak), fmt.bits)
+    step = 2.0 ** -(fmt.bits - 1)
+    return float(torch.round(torch.tensor(float(leak), dtype=torch.float64) / step)) * step
+
+
 def _fixed_point_lif(lif: dict, formats: dict[str, MembraneFormat], shift: bool) -> None:
-    """Put each layer's λ and v in the membrane's registers (in place): λ a fraction in steps
-    of 2^-(B-1) (a multiplier), or the nearest a shift-and-add unit realises (``shift``,
-    :func:`shift_leak`); v rounded onto the membrane's grid."""
+    """Put each layer's λ and v in the membrane's registers (in place): λ by
+    :func:`fixed_point_leak`; v rounded onto the membrane's grid."""
     with torch.no_grad():
         for name, p in lif.items():
             f = formats[name]
-            if shift:
-                p.leak.fill_(shift_leak(float(p.leak), f.bits))
-            else:
-                step = 2.0 ** -(f.bits - 1)
-                p.leak.copy_(torch.round(p.leak / step) * step)
+            p.leak.fill_(fixed_point_leak(float(p.leak), f, shift))
             p.threshold.fill_(min(max(round(float(p.threshold) / f.lsb), 1.0), f.high) * f.lsb)
+
+
+def bias_format(nodes: tuple[Node, ...], name: str,
+                formats: dict[str, MembraneFormat]) -> MembraneFormat | None:
+    """The membrane grid a layer's bias is stored on: its own membrane's, or, for a shortcut
+    conv (no neuron), that of the layer whose membrane its current is added to."""
+    if name in formats:
+        return formats[name]
+    target = next((n.name for n in nodes if n.residual == name), None)
+    return formats.get(target)
+
+
+def quantize_biases(nodes: tuple[Node, ...], biases: dict[str, torch.Tensor],
+                    formats: dict[str, MembraneFormat]) -> None:
+    """Store each bias (in place) as the chip does, on its layer's membrane grid (LSB q,
+    :func:`bias_format`): b ← clamp(round(b / q), −2^(B−1), 2^(B−1) − 1)·q, round half to
+    even, saturating to the membrane width. Exact (q = 2^k)."""
+    with torch.no_grad():
+        for name, b in biases.items():
+            f = bias_format(nodes, name, formats)
+            if f is not None:
+                b.copy_(torch.clamp(torch.round(b * (1.0 / f.lsb)), f.low, f.high) * f.lsb)
 
 
 def reference_model(ckpt: Checkpoint, stored: StoredModel) -> StoredModel:
@@ -204,9 +254,12 @@ def reference_model(ckpt: Checkpoint, stored: StoredModel) -> StoredModel:
     f32 = {k: float(np.float32(ckpt.leak[k] if k in ckpt.leak else 1.0)) for k in stored.leak}
     v32 = {k: float(np.float32(ckpt.threshold.get(k, 1.0))) for k in stored.threshold}
     bias = {k: ckpt.bias[k].to(torch.float32).numpy().copy() for k in stored.bias}
+    out = stored.nodes[-1]
+    leak_out = float(np.float32(ckpt.leak.get(out.name, 1.0))) if out.neuron == "integrate" \
+        else 1.0
     return StoredModel(stored.nodes, None, events, dense, f32, v32,
                        stored.reset_leaked, {}, torch.float32, False, None,
-                       resets=dict(stored.resets), bias=bias)
+                       resets=dict(stored.resets), bias=bias, output_leak=leak_out)
 
 
 @dataclass
@@ -231,6 +284,8 @@ class LayerEvents:
     residual_events: np.ndarray | None = None  # identity shortcut: events added 1:1 [T]
     event_map: np.ndarray | None = None  # [H_in, W_in] non-zero inputs, Σ over T, B, C
     bias: bool = False  # a bias current is added to every neuron's input (priced: one add)
+    leaky: bool = False  # an integrating output with λ ≠ 1 (priced: a leak per neuron, step)
+    spike_readout: bool = False  # a LIF output: its spikes are counted (one count per spike)
 
 
 @dataclass
@@ -350,9 +405,12 @@ def run_batch(stored: StoredModel, x: torch.Tensor, T: int,
                 if record_spikes:
                     res.spikes[n.name] = spikes
                 values[n.name] = spikes
+                ev.spike_readout = n is stored.nodes[-1]
             elif n.neuron == "integrate":
                 values[n.name] = K.integrate_run(cur, is_static, T,
-                                                 stored.membranes.get(n.name))
+                                                 stored.membranes.get(n.name),
+                                                 stored.output_leak)
+                ev.leaky = stored.output_leak != 1.0
                 static.add(n.name)
             else:  # a shortcut: its current feeds another layer's residual
                 values[n.name] = cur
@@ -380,28 +438,39 @@ def run_batch(stored: StoredModel, x: torch.Tensor, T: int,
                 if pending[name] == 0:
                     values.pop(name, None)
                     nonzero.pop(name, None)
-    res.logits = values[stored.nodes[-1].name]
+    out = values[stored.nodes[-1].name]
+    # a LIF output reads out each neuron's spike count over the T steps (exact: whole numbers)
+    res.logits = out.sum(axis=0) if stored.nodes[-1].neuron == "lif" else out
     return res
 
 
 @dataclass
 class MatchReport:
-    """Simulator vs the PyTorch model on the same stored weights and images."""
+    """Simulator vs the PyTorch model on the same stored weights and images.
+
+    ``logit_mismatches``: logit elements that differ, counted on an exact (int) datapath only,
+    where the output's readout (an integrator's a[T-1], a LIF output's spike counts) must be
+    equal bit for bit (a wrong output λ changes no spike and may flip no prediction); on the
+    float datapath float64 sums may differ in their last bits and only ``logits_equal`` says so.
+    """
 
     spikes_compared: int = 0
     spike_mismatches: int = 0
     prediction_mismatches: int = 0
     logits_equal: bool = True
+    logit_mismatches: int = 0
 
     @property
     def functional_match(self) -> bool:
-        return self.spike_mismatches == 0 and self.prediction_mismatches == 0
+        return (self.spike_mismatches == 0 and self.prediction_mismatches == 0
+                and self.logit_mismatches == 0)
 
     def add(self, other: MatchReport) -> None:
         self.spikes_compared += other.spikes_compared
         self.spike_mismatches += other.spike_mismatches
         self.prediction_mismatches += other.prediction_mismatches
         self.logits_equal = self.logits_equal and other.logits_equal
+        self.logit_mismatches += other.logit_mismatches
 
 
 @torch.no_grad()
@@ -425,7 +494,11 @@ def compare_with_model(stored: StoredModel, x: torch.Tensor, T: int,
     ref_logits = out.logits.cpu().numpy()
     rep.prediction_mismatches = int(np.count_nonzero(ref_logits.argmax(1)
                                                      != sim.logits.argmax(1)))
-    rep.logits_equal = bool(np.array_equal(ref_logits, sim.logits))
+    differ = (np.count_nonzero(ref_logits != sim.logits) if ref_logits.shape == sim.logits.shape
+              else ref_logits.size)
+    rep.logits_equal = differ == 0
+    if stored.exact:
+        rep.logit_mismatches = int(differ)
     return rep
 
 

@@ -377,17 +377,21 @@ def lif_run(current, leak: float, threshold: float, reset_leaked, static: bool,
     return spikes.reshape(T, *shape), membrane.reshape(shape), counts.sum(axis=2)
 
 
-def integrate_run(current, static: bool, T: int, fmt=None) -> np.ndarray:
-    """Output layer (no leak, no spike): a[t] = a[t-1] + I[t] in float32, a[-1] = 0 (``fmt``:
-    a fixed-point accumulator, put on its grid after each add as ``lif_run`` does).
+def integrate_run(current, static: bool, T: int, fmt=None, leak: float = 1.0) -> np.ndarray:
+    """Integrating output layer (no spike): a[t] = λ·a[t-1] + I[t], a[-1] = 0, equal bit for
+    bit to T calls of ``model.neuron.integrate_step``: a multiply, then an add, each rounded
+    to the current's dtype (λ = 1, the default: a plain sum, since 1·a = a exactly). ``leak``
+    λ is rounded to that dtype like the model's 0-d tensor; ``fmt``: a fixed-point
+    accumulator, put on its grid after each update as ``lif_run`` does.
 
-    ``current`` [T, B, F] (or [B, F] when ``static``); returns a[T-1] [B, F] float32 (logits).
+    ``current`` [T, B, F] (or [B, F] when ``static``); returns a[T-1] [B, F] (logits).
     """
     (cur,) = _floats(current)
     acc = np.zeros(cur.shape[int(not static):], cur.dtype)
     scalar = cur.dtype.type
+    lam = scalar(leak)
     for t in range(T):
-        acc = acc + (cur if static else cur[t])
+        acc = acc * lam + (cur if static else cur[t])
         if fmt is not None:
             acc = np.clip(np.floor(acc * scalar(1.0 / fmt.lsb)), scalar(fmt.low),
                           scalar(fmt.high)) * scalar(fmt.lsb)

@@ -4,14 +4,17 @@ Nodes, in network order (``g.nodes`` iterates in that order), keyed by layer nam
 
 ``input``    the normalised image, ``out_shape`` (C, H, W); analog.
 ``conv``     synapse + neuron: ``kernel``, ``stride``, ``padding``, ``neuron`` (lif,
-             integrate or None for a shortcut conv), ``leak`` λ, ``threshold`` v.
+             integrate or None for a shortcut conv), ``leak`` λ (an integrating output's: 1
+             unless the checkpoint gives one), ``threshold`` v.
 ``linear``   synapse + neuron, as conv without the kernel keys.
 ``avgpool``  ``kernel``, ``stride``; averages spikes (outputs are multiples of 1/kernel²).
 ``flatten``  (C, H, W) -> (C·H·W,).
 ``add``      ``<layer>.add``: the residual operand of ``target`` (a shortcut conv's current or
              the identity shortcut's spikes); its output is added to the target's membrane
              together with the target's own synaptic current: u += W·x + residual.
-``output``   the logits: the integrate layer's accumulated current after T steps.
+``output``   the logits, as ``readout`` says: ``integrate`` (the output layer's accumulated
+             current after T steps, its stream kind ``current``) or ``spike_count`` (a LIF
+             output layer's spikes counted per neuron over the T steps, stream ``spikes``).
 
 Every node has ``kind``, ``in_shape``, ``out_shape``, ``outputs`` (elements of the output map),
 ``neurons`` (membrane potentials: outputs of lif/integrate layers, else 0), ``params`` (weights),
@@ -115,7 +118,7 @@ def layer_graph(source: Checkpoint | tuple[Node, ...] | list[Node],
     last = nodes[-1]
     g.add_node("output", kind="output", in_shape=tuple(last.out_shape),
                out_shape=tuple(last.out_shape), outputs=last.neurons, neurons=0, params=0,
-               ann_macs=0)
+               ann_macs=0, readout="spike_count" if last.neuron == "lif" else "integrate")
     g.add_edge(last.name, "output", kind=kind_of[last.name], shape=tuple(last.out_shape),
                role="input")
     for i, name in enumerate(g.nodes):
@@ -195,7 +198,8 @@ def graph_table(g: nx.DiGraph) -> str:
         ksp = f"{d['kernel']}/{d['stride']}/{d.get('padding', 0)}" if "kernel" in d else ""
         ins = ", ".join(f"{u}" if e["role"] == "input" else f"+{u}"
                         for u, _, e in g.in_edges(n, data=True))
-        rows.append([n, d["kind"] + (f" ({d['neuron']})" if d.get("neuron") else ""), ins,
+        what = d.get("neuron") or d.get("readout")  # a layer's neuron, the output's readout
+        rows.append([n, d["kind"] + (f" ({what})" if what else ""), ins,
                      f"{shape(d['in_shape'])} -> {shape(d['out_shape'])}", ksp,
                      d.get("leak"), d.get("threshold"), d["neurons"], d["params"],
                      d["ann_macs"]])

@@ -7,11 +7,11 @@ ANN forward pass (neurons are ReLUs), the SNN forward pass (neurons are LIF), th
 Node kinds
 ----------
 ``input``    the normalised image, shape (C, H, W); analog (direct input encoding).
-``conv``     2-D convolution, no bias. ``neuron`` says what follows the synaptic current:
-             ``"lif"`` (a spiking layer with one leak and one threshold), ``"integrate"`` (the
-             output layer: accumulate, never spike) or ``None`` (the current is only consumed as
-             another node's ``residual``, e.g. a 1x1 shortcut conv).
-``linear``   fully connected, no bias; ``neuron`` as for ``conv``.
+``conv``     2-D convolution. ``neuron`` says what follows the synaptic current: ``"lif"`` (a
+             spiking layer with one leak and one threshold), ``"integrate"`` (the output layer
+             only: accumulate a[t] = λ·a[t-1] + I[t], never spike) or ``None`` (the current is
+             only consumed as another node's ``residual``, e.g. a 1x1 shortcut conv).
+``linear``   fully connected; ``neuron`` as for ``conv``.
 ``avgpool``  average pooling of a spike map (the next layer sees 0, 1/4, 1/2, ...).
 ``flatten``  (C, H, W) -> (C*H*W,).
 ``dropout``  dropout with probability ``p``; in the SNN the mask is fixed across all T steps.
@@ -22,6 +22,12 @@ network's reset; or ``"paper"``, ``"leaked"``, ``"zero"``: this layer's own, see
 ``model.neuron``) and ``tau`` (a LIF layer's fixed membrane time constant in timesteps:
 λ = exp(−dt/τ) with dt = 1 timestep; 0: λ is the layer's trained leak). IF neurons are LIF
 with λ = 1.
+
+The output (the last node) is a conv or linear layer that reads the network out
+(``model.neuron``): neuron ``"integrate"`` (logits = the accumulated current a[T-1]; its λ,
+default 1, is the checkpoint's ``leak`` entry for that layer: NIR's leaky integrator LI) or
+``"lif"`` (a spiking output layer with its own λ and v; logits = each output neuron's spike
+count over the T steps; the ANN reading is ReLU of its current, as for any LIF layer).
 
 A synaptic node (conv/linear) with ``residual`` set adds that node's output to its own current
 before its neuron: the current of a shortcut conv (``neuron=None``) or the spikes of an
@@ -35,6 +41,7 @@ from dataclasses import dataclass
 
 NODE_KINDS = ("input", "conv", "linear", "avgpool", "flatten", "dropout")
 NEURONS = ("lif", "integrate", None)
+OUTPUT_NEURONS = ("integrate", "lif")  # the readouts of the last node (model.neuron)
 
 
 @dataclass(frozen=True)
@@ -318,7 +325,8 @@ def nodes_from_dicts(items) -> tuple[Node, ...]:
     Raises :class:`ArchitectureError` with one line naming the node and the problem: unknown
     kind or field, a source that does not exist (or comes later), shapes that do not follow
     from the source's shape and the node's kernel/stride/padding, a residual of another shape,
-    an output that is not an integrating layer.
+    an output that is not a conv or linear layer with neuron "integrate" or "lif", an
+    "integrate" neuron anywhere but the output.
     """
     if not isinstance(items, list | tuple) or not items:
         raise ArchitectureError("nodes: expected a non-empty list of layers")
@@ -373,9 +381,15 @@ def nodes_from_dicts(items) -> tuple[Node, ...]:
         nodes.append(n)
         by_name[name] = n
     last = nodes[-1]
-    if not (last.synaptic and last.neuron == "integrate"):
+    if not (last.synaptic and last.neuron in OUTPUT_NEURONS):
         raise ArchitectureError(f"node {last.name!r}: the last node must be a conv or linear "
-                                f"layer with neuron 'integrate' (the output)")
+                                f"layer with neuron 'integrate' or 'lif' (the output); got "
+                                f"a {last.kind} node with neuron {last.neuron!r}")
+    inner = next((n for n in nodes[:-1] if n.neuron == "integrate"), None)
+    if inner is not None:
+        raise ArchitectureError(f"node {inner.name!r}: neuron 'integrate' is the output's "
+                                f"readout, only the last node may have it (here "
+                                f"{last.name!r}); use 'lif' or none")
     return tuple(nodes)
 
 

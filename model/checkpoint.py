@@ -4,7 +4,8 @@ on load. Anything else (a foreign ``.pt``, a corrupt file, a wrong stage) gets o
 Keys: ``format``, ``version``, ``arch`` (name), ``arch_kwargs``, ``dataset``, ``num_classes``,
 ``input_shape`` (C, H, W), ``preprocessing`` ({mean, std} per channel), ``stage``
 (ann | converted | snn), ``timesteps``, ``reset``, ``gamma``, ``leak`` and ``threshold``
-({layer: float} for every LIF layer), ``weights`` ({layer: tensor}, float32 or float16),
+({layer: float} for every LIF layer; ``leak`` may also hold the λ of an integrating output
+layer, a leaky integrator, default 1), ``weights`` ({layer: tensor}, float32 or float16),
 ``metrics`` (whatever was measured), ``history`` (training log).
 
 Version 2 adds ``nodes`` (the network's layer list, each node's fields as plain types:
@@ -95,6 +96,9 @@ class Checkpoint:
                     default = leak_from_tau(n.tau) if n.tau else 1.0
                     net.neuron(n.name).leak.fill_(self.leak.get(n.name, default))
                     net.neuron(n.name).threshold.fill_(self.threshold.get(n.name, 1.0))
+            out = net.output_node
+            if out.neuron == "integrate":
+                net.output_leak.fill_(self.leak.get(out.name, 1.0))
         return net.to(dtype)
 
     def update_from(self, net: Network, half: bool = False) -> None:
@@ -105,6 +109,9 @@ class Checkpoint:
         self.bias = {n.name: net.bias(n.name).detach().to(torch.float32).cpu().clone()
                      for n in net.nodes if n.bias}
         self.leak = {n.name: net.neuron(n.name).leak.item() for n in net.spiking_layers}
+        out = net.output_node
+        if out.neuron == "integrate" and net.output_leak.item() != 1.0:  # a leaky integrator
+            self.leak[out.name] = net.output_leak.item()
         self.threshold = {n.name: net.neuron(n.name).threshold.item()
                           for n in net.spiking_layers}
         self.timesteps, self.reset, self.gamma = net.timesteps, net.reset, net.gamma
@@ -197,8 +204,17 @@ def load(path: str | os.PathLike, stages: tuple[str, ...] = STAGES) -> Checkpoin
     """Read and validate a checkpoint; raise :class:`CheckpointError` naming the problem.
 
     Version 2 builds the network from the file's own node list (validated: kinds, shapes,
-    sources); version 1 builds the named architecture."""
+    sources); version 1 builds the named architecture. A ``.nir`` file is imported from NIR
+    with ``model.nir.from_nir``'s defaults (docs/nir.md)."""
     path = Path(path)
+    if path.suffix.lower() == ".nir":
+        from .nir import from_nir
+
+        ckpt = from_nir(path)
+        if ckpt.stage not in stages:
+            raise CheckpointError(f"{path}: stage {ckpt.stage!r}, expected one of {stages}")
+        _check_neurons(ckpt, ckpt.nodes(), path)
+        return ckpt
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     d = read_plain(path)
@@ -312,16 +328,25 @@ def _check_header(d: dict, path: Path) -> None:
 
 def _check_neurons(ckpt: Checkpoint, nodes, path: Path) -> None:
     """λ and v of every LIF layer: present (a converted or DIET-SNN checkpoint), finite,
-    v > 0 and λ in [0, 1] (the range training clamps λ to); no values for other layers."""
+    v > 0 and λ in [0, 1] (the range training clamps λ to); an integrating output layer may
+    have a λ in [0, 1] (a leaky integrator; absent: 1); no values for other layers."""
     lif = [n.name for n in nodes if n.spiking]
     timed = {n.name for n in nodes if n.spiking and n.tau}  # λ defaults to exp(-1/τ)
+    leaky = [n.name for n in nodes[-1:] if n.neuron == "integrate"]  # optional λ
     for key, ok, expected in (("threshold", lambda v: v > 0, "a finite number > 0"),
                               ("leak", lambda v: 0 <= v <= 1, "a number in [0, 1]")):
         values = getattr(ckpt, key)
-        stray = sorted(set(values) - set(lif))
+        allowed = lif + (leaky if key == "leak" else [])
+        stray = sorted(set(values) - set(allowed))
         if stray:
-            raise CheckpointError(f"{path}: {key}.{stray[0]}: no LIF layer of that name in "
-                                  f"{ckpt.arch!r} (its LIF layers: {', '.join(lif)})")
+            what = "LIF layer or integrating output" if key == "leak" else "LIF layer"
+            raise CheckpointError(f"{path}: {key}.{stray[0]}: no {what} of that name in "
+                                  f"{ckpt.arch!r} (allowed: {', '.join(allowed) or 'none'})")
+        for name in leaky if key == "leak" else []:
+            v = values.get(name, 1.0)
+            if not _is_number(v) or not ok(v):
+                raise CheckpointError(f"{path}: {key}.{name} is {v!r}; expected {expected} "
+                                      f"(the output integrator's leak)")
         for name in lif:
             if name not in values:
                 if ckpt.stage == "ann":  # an ANN has no λ or v yet: conversion sets them

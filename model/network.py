@@ -36,10 +36,12 @@ CurrentHook = Callable[[Node, torch.Tensor], None]
 class SNNOutput:
     """Result of one SNN forward pass over T steps.
 
-    ``logits`` [B, classes] = the output layer's accumulated current a[T]; ``spikes`` maps each
-    spiking layer to its spike tensor [T, B, ...] (when recorded); ``spike_counts`` maps it to
-    the total number of spikes over the batch and all T (0-d tensors); ``membranes`` maps it to
-    u[t] [T, B, ...] (when asked for), and the output layer to a[t].
+    ``logits`` [B, classes] = the output layer's readout: an integrating output's accumulated
+    current a[T-1], or a LIF output's spike count per neuron over the T steps (whole numbers in
+    the input's dtype); ``spikes`` maps each spiking layer (a LIF output included) to its spike
+    tensor [T, B, ...] (when recorded); ``spike_counts`` maps it to the total number of spikes
+    over the batch and all T (0-d tensors); ``membranes`` maps it to u[t] [T, B, ...] (when
+    asked for), and an integrating output layer to a[t].
     """
 
     logits: torch.Tensor
@@ -59,7 +61,9 @@ class Network(nn.Module):
     """Weights of an architecture (a tuple of :class:`Node`) plus λ and v of every LIF layer.
 
     ``forward(x)`` is the ANN; ``snn(x, timesteps)`` is the SNN. Conversion is therefore a copy:
-    an ANN checkpoint's weights load unchanged into the SNN.
+    an ANN checkpoint's weights load unchanged into the SNN. ``output_leak`` is the integrating
+    output layer's λ (a 0-d buffer, 1 by default; fixed, not trained, not in the state dict:
+    the checkpoint's ``leak`` entry for the output layer sets it, ``model.checkpoint``).
     """
 
     def __init__(self, nodes: tuple[Node, ...], timesteps: int = 5, reset: str = "paper",
@@ -85,6 +89,8 @@ class Network(nn.Module):
             if n.spiking:
                 self.lif[self._key(n.name)] = LIFParameters(
                     leak_from_tau(n.tau) if n.tau else 1.0)
+        # the integrating output's λ: a[t] = λ·a[t-1] + I[t] (model.neuron.integrate_step)
+        self.register_buffer("output_leak", torch.tensor(1.0), persistent=False)
         self._consumers = self._count_consumers()
         # a chip's fixed-point membranes, per layer (set by hwsim.functional.store; inference)
         self.membrane_formats: dict[str, MembraneFormat] = {}
@@ -268,7 +274,9 @@ class Network(nn.Module):
             values[n.name] = y
             if is_static:
                 static.add(n.name)
-        out.logits = values[self.output_node.name]
+        y = values[self.output_node.name]
+        # a LIF output reads out its spike count per neuron over the T steps
+        out.logits = y.sum(0) if self.output_node.neuron == "lif" else y
         return out
 
     def _run_lif(self, n: Node, current: torch.Tensor, is_static: bool, T: int, reset: str,
@@ -295,7 +303,7 @@ class Network(nn.Module):
         trace = []
         for t in range(T):
             a = integrate_step(a, current if is_static else current[t],
-                               self.membrane_formats.get(n.name))
+                               self.membrane_formats.get(n.name), self.output_leak)
             if record_membranes:
                 trace.append(a.detach())
         if record_membranes:

@@ -1,5 +1,5 @@
 """The LIF neuron of DIET-SNN: one pure step function, its surrogate gradient, and a thin module
-holding one trainable leak and threshold per layer.
+holding one trainable leak and threshold per layer; the output layer's two readouts.
 
 Per layer l and timestep t (paper Eq. 1, 2, 9, 10), with input current I[t]:
 
@@ -12,6 +12,15 @@ Per layer l and timestep t (paper Eq. 1, 2, 9, 10), with input current I[t]:
 λ ∈ [0, 1] and v > 0 are scalars shared by all neurons of the layer. λ = 1 is the IF neuron.
 A leak given as a time constant τ is λ = exp(−dt/τ) with dt = one timestep (τ in timesteps;
 :func:`leak_from_tau`). A layer's bias b is part of its current: I[t] = W·o[t] + b.
+
+The output layer (the last node) reads the network out in one of two ways:
+
+    neuron="integrate"  a[t] = λ·a[t-1] + I[t],  a[-1] = 0;  logits = a[T-1]   (never spikes)
+    neuron="lif"        the LIF layer above;  logits = Σ_t o[t]  (spike count per output neuron)
+
+The integrator's λ ∈ [0, 1] is fixed (not trained; default 1: the paper's Eq. 3, plain
+integration; λ < 1: NIR's leaky integrator LI). The spike-count readout's ANN reading is
+ReLU of the current, as for every LIF layer.
 
 A chip with fixed-point membranes (``MembraneFormat``: B bits, LSB q) stores u[t] as a B-bit
 two's-complement integer of q: after each update  u ← clamp(⌊u / q⌋, −2^(B−1), 2^(B−1) − 1)·q
@@ -116,10 +125,13 @@ def leak_from_tau(tau: float, dt: float = 1.0) -> float:
 
 
 def integrate_step(accumulator: torch.Tensor, current: torch.Tensor,
-                   fmt: MembraneFormat | None = None) -> torch.Tensor:
-    """The output layer (paper Eq. 3): a[t] = a[t-1] + I[t]; no leak, no spike (``fmt``: a
-    fixed-point accumulator, as for the membranes)."""
-    return quantize_membrane(accumulator + current, fmt)
+                   fmt: MembraneFormat | None = None,
+                   leak: torch.Tensor | float = 1.0) -> torch.Tensor:
+    """The integrating output layer: a[t] = λ·a[t-1] + I[t] (a multiply, then an add, each
+    rounded; λ = 1 gives the paper's Eq. 3 bit for bit, since 1·a = a exactly); no spike.
+    ``leak`` λ: a 0-d tensor (the model's, in the current's dtype) or a float; ``fmt``: a
+    fixed-point accumulator, as for the membranes (put on its grid after the update)."""
+    return quantize_membrane(leak * accumulator + current, fmt)
 
 
 class LIFParameters(nn.Module):

@@ -203,20 +203,26 @@ def test_lif_run_rejects_wrong_timesteps():
 
 
 @pytest.mark.parametrize("static", [True, False])
-def test_integrate_run_equals_repeated_integrate_step(static):
+@pytest.mark.parametrize("leak", [1.0, 0.9, 0.0])
+def test_integrate_run_equals_repeated_integrate_step(static, leak):
+    """The (leaky) output integrator, float and fixed point: bit for bit the model's step
+    (λ as the model's float32 0-d tensor holds it)."""
     rng = np.random.default_rng(2)
     T = 4
+    lam = torch.tensor(leak)
     current = rng.standard_normal((3, 10) if static else (T, 3, 10)).astype(np.float32)
     ref = torch.zeros(3, 10)
     for t in range(T):
-        ref = integrate_step(ref, torch.from_numpy(current if static else current[t]))
-    assert torch.equal(torch.from_numpy(kernels.integrate_run(current, static, T)), ref)
+        ref = integrate_step(ref, torch.from_numpy(current if static else current[t]),
+                             leak=lam)
+    got = kernels.integrate_run(current, static, T, leak=leak)
+    assert torch.equal(torch.from_numpy(got), ref)
     fmt = MembraneFormat(6, 0.125)  # saturates at ±4: the random sums cross it
-    got = kernels.integrate_run(current * 3, static, T, fmt)
+    got = kernels.integrate_run(current * 3, static, T, fmt, leak)
     ref = torch.zeros(3, 10)
     for t in range(T):
         ref = integrate_step(ref, torch.from_numpy(3 * (current if static else current[t])),
-                             fmt)
+                             fmt, lam)
     assert torch.equal(torch.from_numpy(got), ref) and got.max() == 3.875 and got.min() == -4
 
 
