@@ -23,6 +23,7 @@ from arch_configs.schema import MAX_PES
 from model import checkpoint as C
 from model.bundled import bundled_model_path, bundled_sample
 from model.common import USER_ERRORS, UsageError, check_output, load_splits
+from model.data import describe_input
 
 from . import report as R
 from .compare import Infeasible
@@ -50,16 +51,18 @@ def overrides(pes: int | None = None, membrane: str | None = None, weights: str 
 
 
 def load_images(ckpt: C.Checkpoint, data: str | None, samples: int | None, seed: int = 0):
-    """The test images to simulate (bundled sample by default) and how many to use."""
+    """The test inputs to simulate (bundled sample by default) and how many to use. They
+    must have labels: the report's accuracy (and its check against the PyTorch model's
+    predictions) needs them."""
     if data:
-        ds = load_splits(data, ckpt.input_shape[1], ckpt.num_classes, need_train=False,
+        ds = load_splits(data, ckpt.input_shape, ckpt.num_classes, need_train=False,
                          seed=seed).test
     else:
         ds = bundled_sample()
-        if ds.image_size != ckpt.input_shape[1]:
-            raise UsageError(f"the bundled images are {ds.image_size}x{ds.image_size} but the "
-                             f"model expects {ckpt.input_shape[1]}x{ckpt.input_shape[1]}: "
-                             "pass --data DIR")
+        if ds.input_shape != tuple(ckpt.input_shape):
+            raise UsageError(f"the bundled images are {describe_input(ds.input_shape)} but "
+                             f"the model expects {describe_input(ckpt.input_shape)}: pass "
+                             "--data DIR or F.npz")
     n = min(200, len(ds)) if samples is None else samples
     if n < 1:
         raise UsageError(f"--samples must be positive, got {n}")
@@ -74,8 +77,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--arch", default="45nm",
                     help="config: a name (45nm), or a path (configs/45nm.yaml)")
     ap.add_argument("--model", help="checkpoint (default: the bundled DIET-SNN)")
-    ap.add_argument("--data", help="data folder; its test split is simulated (default: the "
-                                   "bundled CIFAR-10 sample)")
+    ap.add_argument("--data", help="data folder, or an .npz of inputs 'x' and labels 'y' "
+                    "(uint8 or float, (N, C, H, W) or (N, H, W, C) as the model's input); its "
+                    "test split is simulated; labels are required (the report has accuracy). "
+                    "Default: the bundled CIFAR-10 sample; formats in docs/data.md")
     ap.add_argument("--samples", type=int, help="images to simulate (default: 200, or all if "
                                                 "fewer)")
     ap.add_argument("--timesteps", type=int, help="override T")

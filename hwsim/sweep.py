@@ -470,8 +470,9 @@ def parser() -> argparse.ArgumentParser:
                     help="override the config's schedule")
     ap.add_argument("--samples", type=int, help="images per point (default: 100, or all if "
                                                 "fewer)")
-    ap.add_argument("--data", help="data folder; its test split is simulated (default: the "
-                                   "bundled CIFAR-10 sample)")
+    ap.add_argument("--data", help="data folder, or an .npz of inputs 'x' and labels 'y' "
+                    "(labels required); its test split is simulated (default: the bundled "
+                    "CIFAR-10 sample; formats in docs/data.md)")
     ap.add_argument("--out", required=True, help="folder for points.csv, plots and summary")
     ap.add_argument("--first-layer", choices=("every_step", "once"),
                     help="override policy.first_layer (the analog input layer's MACs at every "

@@ -116,12 +116,15 @@ def dataset_info(name: str) -> tuple[int, int, dict]:
                            "encoding": "direct"}
 
 
-def load_splits(data_dir: str | Path, image_size: int, num_classes: int, *,
-                limit: int | None = None, val_fraction: float = 0.1, seed: int = 0,
-                need_train: bool = True, need_test: bool = True,
+def load_splits(data_dir: str | Path, input_shape: int | tuple[int, int, int],
+                num_classes: int, *, limit: int | None = None, val_fraction: float = 0.1,
+                seed: int = 0, need_train: bool = True, need_test: bool = True,
                 train_limit: int | None = None) -> Splits:
     """Train (minus a per-class validation hold-out), validation and test splits.
 
+    ``input_shape`` is the model's input (C, H, W) (an int: the image size, any channels);
+    array files are laid out against it. Every split must have labels (the commands report
+    accuracy): inputs without labels are one :class:`~model.data.DataError`.
     ``limit`` takes a stratified subset of that many images of the training split (before the
     validation hold-out) and of the test split; ``train_limit`` one of the training images
     only, after the hold-out (validation and test stay whole: quick studies that still select
@@ -129,7 +132,7 @@ def load_splits(data_dir: str | Path, image_size: int, num_classes: int, *,
     """
     train = val = test = None
     if need_train:
-        full = D.load_split(data_dir, "train", image_size)
+        full = D.load_split(data_dir, "train", input_shape, num_classes)
         _check_classes(full, num_classes)
         if limit:
             _check_limit("--limit", limit, len(full), "training", data_dir)
@@ -140,7 +143,7 @@ def load_splits(data_dir: str | Path, image_size: int, num_classes: int, *,
                          " after the validation hold-out")
             train = train.subset(D.stratified_indices(train.labels, train_limit, seed))
     if need_test:
-        test = D.load_split(data_dir, "test", image_size)
+        test = D.load_split(data_dir, "test", input_shape, num_classes)
         _check_classes(test, num_classes)
         if limit:
             _check_limit("--limit", limit, len(test), "test", data_dir)
@@ -155,6 +158,11 @@ def _check_limit(flag: str, n: int, have: int, split: str, data_dir, note: str =
 
 
 def _check_classes(ds: D.Dataset, num_classes: int) -> None:
+    """Labels present (accuracy needs them) and below the model's class count."""
+    if ds.labels is None:
+        raise D.DataError(f"{ds.source}: inputs without labels (a .npy file, or an npz with "
+                          f"no labels beside its inputs); this command reports accuracy, "
+                          f"which needs them: store 'y' beside 'x' in an npz (docs/data.md)")
     top = int(ds.labels.max()) + 1
     if top > num_classes:
         raise D.DataError(f"{ds.source}: labels go up to {top - 1}, the model has "

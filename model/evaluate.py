@@ -111,14 +111,15 @@ def run(args) -> dict:
     T = args.timesteps or ckpt.timesteps
     snn = ckpt.stage != "ann"
     if args.data:
-        splits = load_splits(args.data, ckpt.input_shape[1], ckpt.num_classes,
+        splits = load_splits(args.data, ckpt.input_shape, ckpt.num_classes,
                              limit=args.limit, seed=args.seed, need_train=False)
         ds, data_name = splits.test, str(args.data)
     else:
         ds, data_name = bundled_sample(), "bundled CIFAR-10 (JPEG q75) test sample"
-        if ds.image_size != ckpt.input_shape[1]:
-            raise D.DataError(f"the bundled sample is {ds.image_size}px, {model_path} expects "
-                              f"{ckpt.input_shape[1]}px: pass --data")
+        if ds.input_shape != tuple(ckpt.input_shape):
+            raise D.DataError(f"the bundled sample is {D.describe_input(ds.input_shape)}, "
+                              f"{model_path} expects {D.describe_input(ckpt.input_shape)}: pass "
+                              f"--data")
         if args.limit:
             if args.limit > len(ds):
                 raise UsageError(f"--limit {args.limit}: the bundled sample has only {len(ds)} "
@@ -171,7 +172,9 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m model.evaluate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="checkpoint (default: the bundled DIET-SNN)")
-    ap.add_argument("--data", help="data folder; its test split is used (default: bundled)")
+    ap.add_argument("--data", help="data folder, .npz (x, y) or .npy (inputs only: refused, "
+                    "accuracy needs labels); its test split is used (default: bundled; "
+                    "docs/data.md)")
     ap.add_argument("--limit", type=int, help="stratified subset of N test images")
     ap.add_argument("--timesteps", type=int, help="override T")
     ap.add_argument("--json", help="write the report as JSON here")

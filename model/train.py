@@ -282,7 +282,8 @@ def _parse_scales(text: str) -> list[float]:
 def cmd_ann(args) -> None:
     started = time.time()
     if not args.data:
-        raise D.DataError("ann needs --data DIR (CIFAR archives, train/test.npz or image folders)")
+        raise D.DataError("ann needs --data DIR or F.npz (CIFAR archives, train/test.npz, "
+                          "image folders, or an npz with x_train/y_train)")
     if args.init:
         # warm restart: the ANN's weights, architecture and data settings; a new schedule
         ckpt = C.load(args.init, stages=("ann",))
@@ -314,8 +315,9 @@ def cmd_ann(args) -> None:
         ckpt = C.Checkpoint(arch=args.arch, dataset=args.dataset, num_classes=classes,
                             input_shape=(3, size, size), preprocessing=prep, stage="ann",
                             arch_kwargs=kwargs)
-    splits = load_splits(args.data, size, classes, limit=args.limit, seed=args.seed,
-                         train_limit=args.train_limit, need_test=not args.no_test)
+    splits = load_splits(args.data, ckpt.input_shape, classes, limit=args.limit,
+                         seed=args.seed, train_limit=args.train_limit,
+                         need_test=not args.no_test)
     groups = parameter_groups(net, args.weight_decay, train_leak=False, train_threshold=False)
     net, history, val = _fit(net, ckpt, splits, args, snn=False, optimiser_groups=groups,
                              make_optimiser=lambda g: torch.optim.SGD(g, lr=args.lr,
@@ -337,7 +339,7 @@ def cmd_convert(args) -> None:
         raise UsageError("--max-spike-rate chooses among scales: give --scale a list")
     net = ckpt.build().to(args.device)
     net.timesteps, net.reset = args.timesteps, args.reset
-    splits = load_splits(args.data, ckpt.input_shape[1], ckpt.num_classes, limit=args.limit,
+    splits = load_splits(args.data, ckpt.input_shape, ckpt.num_classes, limit=args.limit,
                          seed=args.seed, train_limit=args.train_limit,
                          need_test=not args.no_test)
     n = min(args.calib_samples, len(splits.train))
@@ -406,7 +408,7 @@ def cmd_snn(args) -> None:
     ckpt = _snn_init(args.init, args)
     ckpt.gamma = args.gamma
     net = ckpt.build().to(args.device)
-    splits = load_splits(args.data, ckpt.input_shape[1], ckpt.num_classes, limit=args.limit,
+    splits = load_splits(args.data, ckpt.input_shape, ckpt.num_classes, limit=args.limit,
                          seed=args.seed, train_limit=args.train_limit,
                          need_test=not args.no_test)
     groups = parameter_groups(net, args.weight_decay, train_leak=args.train_leak,
@@ -484,7 +486,7 @@ def cmd_average(args) -> None:
         if not 1 <= k <= len(states):
             raise UsageError(f"--last {k}: there are {len(states)} epoch states (1..{len(states)})")
     net = ckpt.build().to(args.device)
-    splits = load_splits(args.data, ckpt.input_shape[1], ckpt.num_classes, limit=args.limit,
+    splits = load_splits(args.data, ckpt.input_shape, ckpt.num_classes, limit=args.limit,
                          seed=args.seed, need_test=not args.no_test)
     best = None
     candidates = []
@@ -515,7 +517,8 @@ def cmd_average(args) -> None:
 
 # ------------------------------------------------------------------------------ CLI
 def _common(p: argparse.ArgumentParser, epochs: bool = True) -> None:
-    p.add_argument("--data", help="data folder (CIFAR archives, train/test.npz, or ImageFolder)")
+    p.add_argument("--data", help="data folder (CIFAR archives, train/test.npz, or ImageFolder) "
+                   "or an .npz with x_train/y_train and x_test/y_test (docs/data.md)")
     p.add_argument("--out", required=True, help="output checkpoint (.pt)")
     p.add_argument("--limit", type=int, help="stratified subset of N train and N test images")
     p.add_argument("--train-limit", type=int,

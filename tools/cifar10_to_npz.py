@@ -1,6 +1,7 @@
 """Decode a CIFAR-10 JPEG archive (``{train,test}/<class>/NNNN.jpg`` inside a .tar.xz, the copy
 of docs/data.md) into ``OUT_DIR/train.npz`` and ``OUT_DIR/test.npz``: ``images`` uint8
 [N, 32, 32, 3] RGB, ``labels`` int64 [N], sorted by class, then by file number (~15 s, Pillow).
+``--data OUT_DIR`` reads them (docs/data.md lists every array layout ``--data`` takes).
 
     python tools/cifar10_to_npz.py ARCHIVE OUT_DIR
 """
