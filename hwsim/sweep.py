@@ -182,7 +182,9 @@ def data_sha256(ds: Dataset) -> str:
     """Identity of the simulated images: their pixels and labels (file names for folders)."""
     h = hashlib.sha256()
     if isinstance(ds, ArraySet):
-        h.update(np.ascontiguousarray(ds.images).tobytes())
+        if ds.images.dtype != np.uint8:  # float inputs: equal bytes of another dtype or shape
+            h.update(f"{ds.images.dtype.str}{ds.images.shape}".encode())  # differ (uint8
+        h.update(np.ascontiguousarray(ds.images).tobytes())  # keys stay as before)
     else:
         for f in ds.files:
             st = os.stat(f)
