@@ -246,3 +246,41 @@ def test_our_export_loads_in_snntorch_with_the_same_predictions():
     mine = ours(ck, x)
     assert torch.allclose(out, mine.logits, rtol=1e-5, atol=1e-5)
     assert torch.equal(out.argmax(1), mine.logits.argmax(1))
+
+
+def test_a_spikingjelly_network_runs_on_the_chip_from_files(tmp_path, capsys):
+    """The issue's end to end: a network built in SpikingJelly, written to a .nir file by its
+    own exporter, and float inputs with labels in an npz run through ``python -m hwsim.run``
+    with the bit-exact check and the full report; the chip's predictions are SpikingJelly's."""
+    pytest.importorskip("spikingjelly", reason="spikingjelly not installed")
+    import json
+
+    import nir
+    from spikingjelly.activation_based import functional, neuron
+    from spikingjelly.activation_based.nir_exchange import to_nir as sj_to_nir
+
+    from hwsim.run import main as run
+
+    torch.manual_seed(0)
+    net = scaled(torch.nn.Sequential(
+        torch.nn.Conv2d(2, 8, 3, padding=1), neuron.IFNode(), torch.nn.AvgPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(128, 5)))
+    x = torch.rand(8, 2, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nir.write(str(tmp_path / "net.nir"), sj_to_nir.export_to_nir(net, x[:1]))
+    functional.reset_net(net)
+    with torch.no_grad():
+        theirs = sum(net(x) for _ in range(T)).argmax(1)
+    labels = theirs.numpy().copy()
+    labels[::2] = (labels[::2] + 1) % 5  # half of them wrong: accuracy 0.5 exactly
+    np.savez(tmp_path / "inputs.npz", x=x.numpy(), y=labels)
+    rep = run(["--model", str(tmp_path / "net.nir"), "--data", str(tmp_path / "inputs.npz"),
+               "--timesteps", str(T), "--arch", "45nm_fp32", "--quiet",
+               "--json", str(tmp_path / "r.json")])
+    capsys.readouterr()
+    assert rep["accuracy"]["functional_match"] is True
+    assert rep["accuracy"]["snn"] == 0.5
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert [row["name"] for row in saved["layers"]] == ["_0", "_4"]
+    assert saved["snn"]["energy_pj"] > 0 and saved["ann"]["energy_pj"] > 0
