@@ -283,4 +283,4 @@ def test_a_spikingjelly_network_runs_on_the_chip_from_files(tmp_path, capsys):
     assert rep["accuracy"]["snn"] == 0.5
     saved = json.loads((tmp_path / "r.json").read_text())
     assert [row["name"] for row in saved["layers"]] == ["_0", "_4"]
-    assert saved["snn"]["energy_pj"] > 0 and saved["ann"]["energy_pj"] > 0
+    assert saved["snn"]["energy_pj"]["total"] > 0 and saved["ann"]["energy_pj"]["total"] > 0
