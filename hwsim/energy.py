@@ -104,7 +104,7 @@ def price(acc: Accesses, arch: ArchConfig, side: str) -> dict[str, float]:
         e[part] += n * arch.access_pj(level, bits, action)
     for _, packets, bits, destinations in acc.noc:
         e[NOC_PART[side]] += noc_pj(arch, packets, bits, destinations)
-    return e
+    return {k: float(v) for k, v in e.items()}  # plain floats (packet counts may be numpy)
 
 
 def mesh_hops(pes: int) -> float:
