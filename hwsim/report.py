@@ -132,9 +132,18 @@ def summary(report: dict) -> str:
 
 
 def write_json(report: dict, path: str | Path) -> Path:
+    """The report as JSON (docs/report.md): numbers as plain JSON numbers (numpy scalars by
+    their value); a NaN or infinity is refused (ValueError), as JSON has none."""
     path = Path(path)
-    write_text(path, json.dumps(report, indent=1))  # tmp + rename: never half written
+    text = json.dumps(report, indent=1, allow_nan=False, default=_json_scalar)
+    write_text(path, text)  # tmp + rename: never half written
     return path
+
+
+def _json_scalar(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    raise TypeError(f"{type(v).__name__} is not a report value")
 
 
 def write_csv(report: dict, out_dir: str | Path) -> list[Path]:
