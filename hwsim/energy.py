@@ -351,7 +351,7 @@ def paper_energy(counts: list[LayerCounts], arch: ArchConfig) -> dict:
     mac, ac = arch.paper_mac_pj, arch.paper_ac_pj
     ann = sum(lc.ann_macs for lc in counts) * mac
     first = sum(lc.ann_macs for lc in counts if lc.analog)
-    others = sum(lc.per_image(lc.accumulates).sum() for lc in counts if not lc.analog)
+    others = float(sum(lc.per_image(lc.accumulates).sum() for lc in counts if not lc.analog))
     snn = first * mac + others * ac
     total_ops = sum(lc.ann_macs for lc in counts)
     rest = total_ops - first

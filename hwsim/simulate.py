@@ -246,6 +246,7 @@ def accuracy_summary(arch: ArchConfig, correct: int, reference_correct: int | No
         "functional_match": match.functional_match if match else None,
         "spike_mismatches": match.spike_mismatches if match else None,
         "prediction_mismatches": match.prediction_mismatches if match else None,
+        "logit_mismatches": match.logit_mismatches if match else None,
         "spikes_compared": match.spikes_compared if match else 0,
         "datapath": datapath_text(arch),
     }
@@ -266,7 +267,7 @@ def datapath_text(arch: ArchConfig) -> str:
 def _layer_row(lc: LayerCounts, snn: E.LayerCost, ann: E.LayerCost, lm, v_level) -> dict:
     acs = float(lc.per_image(lc.accumulates).sum())
     steps = lc.T
-    lif_rw = lc.neurons * steps if lc.neuron == "lif" else 0
+    lif_rw = lc.neurons * steps if lc.state_update else 0  # a LIF phase or a leaky output's leak
     scatter_rw = 0.0 if lc.analog else acs
     pe = lc.per_image(lc.pe_work)
     busy = pe.sum(axis=0)

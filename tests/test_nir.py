@@ -238,3 +238,37 @@ def test_cli_export_import(tmp_path, capsys):
     assert e.value.code == 2
     assert "no such NIR file" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def small_graph(neuron):
+    return nodes_from_dicts([
+        {"name": "in", "kind": "input", "out_shape": [2, 4, 4]},
+        {"name": "c1", "kind": "conv", "source": "in", "in_shape": [2, 4, 4],
+         "out_shape": [4, 4, 4], "kernel": 3, "padding": 1, "neuron": "lif"},
+        {"name": "flat", "kind": "flatten", "source": "c1", "in_shape": [4, 4, 4],
+         "out_shape": [64]},
+        {"name": "fc", "kind": "linear", "source": "flat", "in_shape": [64], "out_shape": [3],
+         "neuron": neuron, "bias": True}])
+
+
+def test_spike_count_and_leaky_outputs_round_trip():
+    """A LIF output (read by spike count) is written as NIR LIF -> Output; a leaky
+    integrating output as NIR LI (readout='integrator'), and cannot be a plain current."""
+    x = torch.randn(4, 2, 4, 4)
+    counted = checkpoint_of(small_graph("lif"), shape=(2, 4, 4), classes=3, biases=True)
+    g = to_nir(counted)
+    assert isinstance(g.nodes["fc_lif"], nir.LIF | nir.IF) and ("fc_lif", "output") in g.edges
+    back = from_nir(g)
+    assert_same_network(counted, back)
+    same_spikes(counted, back, x)
+    leaky = checkpoint_of(small_graph("integrate"), shape=(2, 4, 4), classes=3, biases=True)
+    leaky.leak["fc"] = 0.75
+    with pytest.raises(ValueError, match="a leaky output"):
+        to_nir(leaky)
+    g = to_nir(leaky, readout="integrator")
+    assert isinstance(g.nodes["fc_integrate"], nir.LI)
+    assert np.allclose(g.nodes["fc_integrate"].tau, DT / 0.25)
+    back = from_nir(g)
+    assert back.leak["fc"] == 0.75
+    assert_same_network(leaky, back)
+    same_spikes(leaky, back, x)
