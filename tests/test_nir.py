@@ -229,6 +229,11 @@ def test_cli_export_import(tmp_path, capsys):
     out = tmp_path / "bundled.nir"
     main(["export", "--out", str(out), "--readout", "integrator"])
     assert "wrote" in capsys.readouterr().out
+    from mapping.__main__ import main as mapping_main
+
+    mapping_main(["--model", str(out), "--json", str(tmp_path / "m.json")])  # .nir as --model
+    assert "conv1" in (tmp_path / "m.json").read_text()
+    capsys.readouterr()
     pt = tmp_path / "back.pt"
     main(["import", str(out), "--out", str(pt), "--timesteps", "3"])
     ck = C.load(pt)
