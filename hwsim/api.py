@@ -37,7 +37,7 @@ from model.data import ArraySet, FolderSet, describe_input, stratified_indices
 
 from . import report as R
 from .compare import Infeasible
-from .run import load_images, overrides
+from .run import check_samples, load_images, overrides
 from .simulate import AnnMismatch, SimOptions
 from .simulate import simulate as _simulate
 
@@ -690,9 +690,4 @@ def _images(ckpt: C.Checkpoint, data: Data, samples: int | None):
         raise UsageError(f"data {data.source or '(dataset)'}: inputs are "
                          f"{describe_input(data.input_shape)} but the model expects "
                          f"{describe_input(ckpt.input_shape)}")
-    n = min(200, len(data)) if samples is None else samples
-    if n < 1:
-        raise UsageError(f"--samples must be positive, got {n}")
-    if n > len(data):
-        raise UsageError(f"--samples {n} but the data has only {len(data)} test images")
-    return data, n
+    return data, check_samples(data, samples)

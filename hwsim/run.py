@@ -63,12 +63,17 @@ def load_images(ckpt: C.Checkpoint, data: str | None, samples: int | None, seed:
             raise UsageError(f"the bundled images are {describe_input(ds.input_shape)} but "
                              f"the model expects {describe_input(ckpt.input_shape)}: pass "
                              "--data DIR or F.npz")
+    return ds, check_samples(ds, samples)
+
+
+def check_samples(ds, samples: int | None) -> int:
+    """How many of ``ds``'s images to simulate: ``samples``, or 200 (all if fewer)."""
     n = min(200, len(ds)) if samples is None else samples
     if n < 1:
         raise UsageError(f"--samples must be positive, got {n}")
     if n > len(ds):
         raise UsageError(f"--samples {n} but the data has only {len(ds)} test images")
-    return ds, n
+    return n
 
 
 def parser() -> argparse.ArgumentParser:
