@@ -40,6 +40,16 @@ def record(net, types):
     return rec
 
 
+def stateful_sum(module, x):
+    """The outputs of a module stepped as ``(out, state) = module(x, state)``, summed over T."""
+    state, out = None, 0
+    with torch.no_grad():
+        for _ in range(T):
+            o, state = module(x, state)
+            out = out + o
+    return out
+
+
 def ours(ck, x):
     return ck.build().eval().snn(x, record_spikes=True)
 
@@ -162,12 +172,7 @@ def test_norse_network_runs_here():
     x = torch.rand(16, 2, 8, 8)
     rec: list = []
     net[1].register_forward_hook(lambda m, i, o: rec.append(o[0].detach()))
-    state, outs = None, []
-    with torch.no_grad():
-        for _ in range(T):
-            o, state = net(x, state)
-            outs.append(o)
-    out = torch.stack(outs).sum(0)
+    out = stateful_sum(net, x)
     mine = ours(ck, x)
     theirs = torch.stack(rec)
     assert theirs.sum() > 0
@@ -210,12 +215,7 @@ def test_our_export_loads_in_spikingjelly_with_the_same_predictions():
         warnings.simplefilter("ignore")
         module = sj_from_nir.import_from_nir(to_nir(ck), dt=1e-4)
     x = torch.rand(16, 2, 8, 8)
-    state, outs = None, []
-    with torch.no_grad():
-        for _ in range(T):
-            o, state = module(x, state)
-            outs.append(o)
-    out = torch.stack(outs).sum(0)
+    out = stateful_sum(module, x)
     mine = ours(ck, x)
     assert any(isinstance(m, neuron.LIFNode | neuron.IFNode) for m in module.modules())
     assert mine.spikes["c1"].sum() > 0
