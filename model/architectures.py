@@ -23,6 +23,14 @@ network's reset; or ``"paper"``, ``"leaked"``, ``"zero"``: this layer's own, see
 λ = exp(−dt/τ) with dt = 1 timestep; 0: λ is the layer's trained leak). IF neurons are LIF
 with λ = 1.
 
+Batch norm (ANN stage only): a synaptic node with ``batch_norm`` set normalises its current per
+output channel before the residual and the neuron, y = γ·(W·x + b − μ)/√(σ² + ε) + β (batch
+statistics in training, the running μ, σ² in eval; ``bn_eps`` = ε, ``bn_momentum`` the running
+statistics' update rate, as in ``torch.nn.BatchNorm2d``). γ, β, μ, σ² live in the checkpoint's
+``batch_norm`` key. Conversion folds them into the layer's weight and bias
+(``model.conversion.fold_batch_norm``); the SNN stages, the layer graph and the simulator only
+ever see folded layers.
+
 The output (the last node) is a conv or linear layer that reads the network out
 (``model.neuron``): neuron ``"integrate"`` (logits = the accumulated current a[T-1]; its λ,
 default 1, is the checkpoint's ``leak`` entry for that layer: NIR's leaky integrator LI) or
@@ -65,6 +73,9 @@ class Node:
     bias: bool = False  # conv/linear only: a bias current per output channel
     reset: str | None = None  # conv/linear with neuron "lif": this layer's reset (None: net's)
     tau: float = 0.0  # LIF only: fixed time constant in timesteps, λ = exp(-1/τ) (0: trained λ)
+    batch_norm: bool = False  # conv/linear, ANN stage only: batch norm of the current
+    bn_eps: float = 1e-5  # batch norm's ε, added to the variance
+    bn_momentum: float = 0.1  # batch norm's running-statistics update rate (torch's momentum)
 
     def __post_init__(self):
         if self.kind not in NODE_KINDS:
@@ -130,10 +141,12 @@ class ArchitectureError(ValueError):
 
 
 class _Builder:
-    """Appends nodes while tracking the current shape."""
+    """Appends nodes while tracking the current shape; with ``batch_norm`` every conv and
+    linear layer gets batch norm unless told otherwise (the output layer)."""
 
-    def __init__(self, input_shape: tuple[int, int, int]):
+    def __init__(self, input_shape: tuple[int, int, int], batch_norm: bool = False):
         self.nodes: list[Node] = [Node("input", "input", None, (), tuple(input_shape))]
+        self.batch_norm = bool(batch_norm)
 
     @property
     def last(self) -> Node:
@@ -149,19 +162,22 @@ class _Builder:
         return next(n.out_shape for n in self.nodes if n.name == name)
 
     def conv(self, name, out_ch, source=None, kernel=3, stride=1, padding=1, neuron="lif",
-             residual=None):
+             residual=None, batch_norm=None):
         source = source or self.last.name
         c, h, w = self.shape(source)
         ho = (h + 2 * padding - kernel) // stride + 1
         wo = (w + 2 * padding - kernel) // stride + 1
         if ho < 1 or wo < 1:
             raise ArchitectureError(f"{name}: input {h}x{w} too small for kernel {kernel}")
+        bn = self.batch_norm if batch_norm is None else batch_norm
         return self._add(Node(name, "conv", source, (c, h, w), (out_ch, ho, wo), kernel, stride,
-                              padding, neuron, residual))
+                              padding, neuron, residual, batch_norm=bn))
 
-    def linear(self, name, out_f, neuron="lif"):
+    def linear(self, name, out_f, neuron="lif", batch_norm=None):
         (f,) = self.shape(self.last.name)
-        return self._add(Node(name, "linear", self.last.name, (f,), (out_f,), neuron=neuron))
+        bn = self.batch_norm if batch_norm is None else batch_norm
+        return self._add(Node(name, "linear", self.last.name, (f,), (out_f,), neuron=neuron,
+                              batch_norm=bn))
 
     def avgpool(self, name, kernel=2):
         c, h, w = self.shape(self.last.name)
@@ -185,13 +201,15 @@ class _Builder:
 
 
 def vgg(cfg: list, classifier: list[int], num_classes: int, input_shape=(3, 32, 32),
-        conv_dropout: float = 0.2, fc_dropout: float = 0.5) -> tuple[Node, ...]:
+        conv_dropout: float = 0.2, fc_dropout: float = 0.5,
+        batch_norm: bool = False) -> tuple[Node, ...]:
     """A VGG-style net from a cfg list: ints are 3x3 conv widths, ``"A"`` is AvgPool 2.
 
     Each conv is followed by dropout (``conv_dropout``) unless a pool follows; each hidden FC by
-    dropout ``fc_dropout``. The last FC is the integrate-only output layer.
+    dropout ``fc_dropout``. The last FC is the integrate-only output layer. ``batch_norm``: every
+    conv and hidden FC normalises its current (an ANN to fold at conversion).
     """
-    b = _Builder(input_shape)
+    b = _Builder(input_shape, batch_norm)
     ci = 0
     pi = 0
     for i, item in enumerate(cfg):
@@ -207,19 +225,20 @@ def vgg(cfg: list, classifier: list[int], num_classes: int, input_shape=(3, 32, 
     for j, width in enumerate(classifier, start=1):
         b.linear(f"fc{j}", width)
         b.dropout(f"drop_fc{j}", fc_dropout)
-    b.linear(f"fc{len(classifier) + 1}", num_classes, neuron="integrate")
+    b.linear(f"fc{len(classifier) + 1}", num_classes, neuron="integrate", batch_norm=False)
     return tuple(b.nodes)
 
 
 def resnet20(num_classes: int, input_shape=(3, 32, 32), conv_dropout: float = 0.2,
-             fc_dropout: float = 0.0) -> tuple[Node, ...]:
+             fc_dropout: float = 0.0, batch_norm: bool = False) -> tuple[Node, ...]:
     """The paper's ResNet20: a 3-conv stem, AvgPool, 4 stages of 2 basic blocks (64/128/256/512,
     stride 2 from stage 2, 1x1 stride-2 conv shortcut), no global pooling, one FC.
 
     The residual sum (shortcut current or identity spikes) enters the second LIF's membrane.
-    19 spiking layers on CIFAR.
+    19 spiking layers on CIFAR. ``batch_norm``: every conv (the shortcuts included) normalises
+    its current, before the residual sum (an ANN to fold at conversion).
     """
-    b = _Builder(input_shape)
+    b = _Builder(input_shape, batch_norm)
     b.conv("conv1", 64)
     b.dropout("drop_conv1", conv_dropout)
     b.conv("conv2", 64)
@@ -243,7 +262,7 @@ def resnet20(num_classes: int, input_shape=(3, 32, 32), conv_dropout: float = 0.
             in_ch = width
     b.flatten()
     b.dropout("drop_fc", fc_dropout)
-    b.linear("fc1", num_classes, neuron="integrate")
+    b.linear("fc1", num_classes, neuron="integrate", batch_norm=False)
     return tuple(b.nodes)
 
 
@@ -302,15 +321,22 @@ def spiking_nodes(nodes) -> list[Node]:
     return [n for n in nodes if n.spiking]
 
 
+def batch_norm_nodes(nodes) -> list[Node]:
+    """The layers with batch norm (an ANN's; none once folded)."""
+    return [n for n in nodes if n.batch_norm]
+
+
 # ------------------------------------------------------------------ node lists as plain data
+BN_FIELDS = ("batch_norm", "bn_eps", "bn_momentum")  # stored only for a batch-norm layer
 NODE_FIELDS = ("name", "kind", "source", "in_shape", "out_shape", "kernel", "stride", "padding",
-               "neuron", "residual", "p", "bias", "reset", "tau")
+               "neuron", "residual", "p", "bias", "reset", "tau", *BN_FIELDS)
 NODE_RESETS = ("paper", "leaked", "zero")
 
 
 def node_to_dict(n: Node) -> dict:
-    """A node as plain types (tuples as lists): what a checkpoint stores."""
-    d = {k: getattr(n, k) for k in NODE_FIELDS}
+    """A node as plain types (tuples as lists): what a checkpoint stores. The batch-norm fields
+    are written only for a layer with batch norm (a file without any reads as before)."""
+    d = {k: getattr(n, k) for k in NODE_FIELDS if n.batch_norm or k not in BN_FIELDS}
     d["in_shape"], d["out_shape"] = list(n.in_shape), list(n.out_shape)
     return d
 
@@ -326,7 +352,8 @@ def nodes_from_dicts(items) -> tuple[Node, ...]:
     kind or field, a source that does not exist (or comes later), shapes that do not follow
     from the source's shape and the node's kernel/stride/padding, a residual of another shape,
     an output that is not a conv or linear layer with neuron "integrate" or "lif", an
-    "integrate" neuron anywhere but the output.
+    "integrate" neuron anywhere but the output, batch-norm fields on a node without weights or
+    out of range (ε in (0, 1), momentum in [0, 1]).
     """
     if not isinstance(items, list | tuple) or not items:
         raise ArchitectureError("nodes: expected a non-empty list of layers")
@@ -368,8 +395,16 @@ def nodes_from_dicts(items) -> tuple[Node, ...]:
             if not isinstance(v, int | float) or isinstance(v, bool) or not v >= 0 or \
                     v == float("inf"):
                 raise ArchitectureError(f"{where}: {key} is {v!r}; expected a number >= 0")
-        if not isinstance(f.get("bias", False), bool):
-            raise ArchitectureError(f"{where}: bias is {f['bias']!r}; expected true or false")
+        for key in ("bias", "batch_norm"):
+            if not isinstance(f.get(key, False), bool):
+                raise ArchitectureError(f"{where}: {key} is {f[key]!r}; expected true or false")
+        eps = f.get("bn_eps", Node.bn_eps)
+        if not isinstance(eps, int | float) or isinstance(eps, bool) or not 0 < eps < 1:
+            raise ArchitectureError(f"{where}: bn_eps is {eps!r}; expected a number in (0, 1)")
+        mom = f.get("bn_momentum", Node.bn_momentum)
+        if not isinstance(mom, int | float) or isinstance(mom, bool) or not 0 <= mom <= 1:
+            raise ArchitectureError(f"{where}: bn_momentum is {mom!r}; expected a number in "
+                                    f"[0, 1]")
         if f.get("reset") not in (None, *NODE_RESETS):
             raise ArchitectureError(f"{where}: unknown reset {f['reset']!r}; choose one of "
                                     f"{', '.join(NODE_RESETS)} (or none: the network's)")
@@ -405,11 +440,14 @@ def _check_node(n: Node, by_name: dict[str, Node], where: str) -> None:
     if n.in_shape != src:
         raise ArchitectureError(f"{where}: in_shape {list(n.in_shape)} != the out_shape "
                                 f"{list(src)} of its source {n.source!r}")
-    if not n.synaptic and (n.neuron or n.residual or n.bias or n.reset or n.tau):
+    if not n.synaptic and (n.neuron or n.residual or n.bias or n.reset or n.tau
+                           or n.batch_norm):
         raise ArchitectureError(f"{where}: a {n.kind} node has no neuron, residual, bias, "
-                                f"reset or tau")
+                                f"reset, tau or batch_norm")
     if n.neuron != "lif" and (n.reset or n.tau):
         raise ArchitectureError(f"{where}: reset and tau need neuron 'lif'")
+    if not n.batch_norm and (n.bn_eps, n.bn_momentum) != (Node.bn_eps, Node.bn_momentum):
+        raise ArchitectureError(f"{where}: bn_eps and bn_momentum need batch_norm true")
     expect: tuple[int, ...] | None
     if n.kind == "conv":
         if len(src) != 3 or len(n.out_shape) != 3 or n.kernel < 1 or n.stride < 1:

@@ -13,7 +13,11 @@ Version 2 adds ``nodes`` (the network's layer list, each node's fields as plain 
 bias). A version-2 file is self-describing: it loads from its own node list, so any graph of
 the supported node kinds loads with no code change (``arch`` is then only a label). A version-1
 file has no node list: its ``arch`` name and ``arch_kwargs`` are built by
-``model.architectures.build_architecture``. The format is documented in docs/checkpoints.md.
+``model.architectures.build_architecture``. An ANN trained with batch norm also holds
+``batch_norm`` ({layer: {gamma, beta, running_mean, running_var: tensor (C_out,)}} for the
+layers whose node has ``batch_norm: true``; an optional key, {} or absent otherwise); the
+``converted`` and ``snn`` stages refuse batch-norm layers (fold them at conversion). The format
+is documented in docs/checkpoints.md.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import torch
 from .architectures import (
     ArchitectureError,
     Node,
+    batch_norm_nodes,
     build_architecture,
     node_to_dict,
     nodes_from_dicts,
@@ -43,6 +48,9 @@ FORMAT = "diet-snn-checkpoint"
 VERSION = 2
 VERSIONS = (1, 2)  # versions this code reads (1: the architecture by name; 2: a node list)
 STAGES = ("ann", "converted", "snn")
+# one batch-norm layer's tensors in the file: (key, the BatchNorm module's attribute)
+BN_TENSORS = (("gamma", "weight"), ("beta", "bias"), ("running_mean", "running_mean"),
+              ("running_var", "running_var"))
 
 
 class CheckpointError(ValueError):
@@ -68,6 +76,8 @@ class Checkpoint:
     history: list = field(default_factory=list)
     bias: dict[str, torch.Tensor] = field(default_factory=dict)
     layers: tuple[Node, ...] | None = None  # the node list (None: build ``arch`` by name)
+    # {layer: {gamma, beta, running_mean, running_var}} of an ANN's batch-norm layers
+    batch_norm: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
 
     def nodes(self) -> tuple[Node, ...]:
         """The network's node list (no weights): the stored one, or the named architecture's."""
@@ -92,6 +102,10 @@ class Checkpoint:
                     b = self.bias.get(n.name)
                     if b is not None:
                         net.bias(n.name).copy_(b.to(torch.float32))
+                if n.batch_norm and n.name in self.batch_norm:
+                    bn = net.batch_norm(n.name)
+                    for key, attr in BN_TENSORS:
+                        getattr(bn, attr).copy_(self.batch_norm[n.name][key].to(torch.float32))
                 if n.spiking:
                     default = leak_from_tau(n.tau) if n.tau else 1.0
                     net.neuron(n.name).leak.fill_(self.leak.get(n.name, default))
@@ -108,6 +122,9 @@ class Checkpoint:
             for n in net.nodes if n.synaptic}
         self.bias = {n.name: net.bias(n.name).detach().to(torch.float32).cpu().clone()
                      for n in net.nodes if n.bias}
+        self.batch_norm = {n.name: {key: getattr(net.batch_norm(n.name), attr).detach().to(
+            torch.float32).cpu().clone() for key, attr in BN_TENSORS}
+            for n in net.nodes if n.batch_norm}
         self.leak = {n.name: net.neuron(n.name).leak.item() for n in net.spiking_layers}
         out = net.output_node
         if out.neuron == "integrate" and net.output_leak.item() != 1.0:  # a leaky integrator
@@ -233,6 +250,7 @@ def load(path: str | os.PathLike, stages: tuple[str, ...] = STAGES) -> Checkpoin
     _check_header(d, path)
     fields = {k: d[k] for k in required if k != "nodes"}
     fields["input_shape"] = tuple(int(v) for v in d["input_shape"])
+    fields["batch_norm"] = d.get("batch_norm", {})
     try:
         if version >= 2:
             nodes = nodes_from_dicts(d["nodes"])
@@ -273,7 +291,48 @@ def load(path: str | os.PathLike, stages: tuple[str, ...] = STAGES) -> Checkpoin
                 raise CheckpointError(f"{path}: {key}.{n.name} holds {bad} NaN or infinite "
                                       f"values; expected finite numbers")
     _check_neurons(ckpt, nodes, path)
+    _check_batch_norm(ckpt, nodes, path)
     return ckpt
+
+
+def _check_batch_norm(ckpt: Checkpoint, nodes, path: Path) -> None:
+    """Batch norm only in an ANN, and exactly the tensors its layers need: γ, β, running mean
+    and running variance, each a finite float tensor (C_out,), the variance >= 0."""
+    layers = batch_norm_nodes(nodes)
+    if layers and ckpt.stage != "ann":
+        raise CheckpointError(f"{path}: layer {layers[0].name!r} has batch_norm in a "
+                              f"{ckpt.stage!r} checkpoint; only an ANN has batch norm (fold "
+                              f"it: model.train convert --fold-bn)")
+    names = {n.name for n in layers}
+    if set(ckpt.batch_norm) != names:
+        diff = sorted(set(ckpt.batch_norm) ^ names)[:5]
+        raise CheckpointError(f"{path}: batch_norm values do not match the layers with "
+                              f"batch_norm=true (differing layers: {diff})")
+    keys = [k for k, _ in BN_TENSORS]
+    for n in layers:
+        entry = ckpt.batch_norm[n.name]
+        if not isinstance(entry, dict) or sorted(entry) != sorted(keys):
+            got = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+            raise CheckpointError(f"{path}: batch_norm.{n.name} holds {got}; expected "
+                                  f"{', '.join(keys)}")
+        shape = n.out_shape[:1]
+        for key in keys:
+            t = entry[key]
+            where = f"batch_norm.{n.name}.{key}"
+            if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+                raise CheckpointError(f"{path}: {where} is a "
+                                      f"{getattr(t, 'dtype', type(t).__name__)}; expected a "
+                                      f"float tensor")
+            if tuple(t.shape) != shape:
+                raise CheckpointError(f"{path}: {where} has shape {tuple(t.shape)}; expected "
+                                      f"{shape} (one per output channel)")
+            bad = int((~torch.isfinite(t)).sum())
+            if bad:
+                raise CheckpointError(f"{path}: {where} holds {bad} NaN or infinite values; "
+                                      f"expected finite numbers")
+            if key == "running_var" and bool((t < 0).any()):
+                raise CheckpointError(f"{path}: {where} has negative values (min "
+                                      f"{t.min().item():.3g}); a variance is >= 0")
 
 
 def _check_io(ckpt: Checkpoint, nodes: tuple[Node, ...], path: Path) -> None:
@@ -311,7 +370,7 @@ def _check_header(d: dict, path: Path) -> None:
     if not _is_number(d["gamma"]) or d["gamma"] <= 0:
         raise bad("gamma", "a finite number > 0")
     for key in ("arch_kwargs", "leak", "threshold", "weights", "metrics", "preprocessing",
-                *(("bias",) if "bias" in d else ())):
+                *(k for k in ("bias", "batch_norm") if k in d)):
         if not isinstance(d[key], dict):
             raise bad(key, "a mapping")
     if not isinstance(d["history"], list):

@@ -64,6 +64,11 @@ class Network(nn.Module):
     an ANN checkpoint's weights load unchanged into the SNN. ``output_leak`` is the integrating
     output layer's λ (a 0-d buffer, 1 by default; fixed, not trained, not in the state dict:
     the checkpoint's ``leak`` entry for the output layer sets it, ``model.checkpoint``).
+
+    A layer with ``batch_norm`` (ANN stage only) holds a ``torch.nn.BatchNorm2d`` (conv) or
+    ``BatchNorm1d`` (linear) in ``bn``, applied to its current before the residual and the
+    ReLU; ``train()``/``eval()`` switch it between batch and running statistics. ``snn`` refuses
+    such a network: fold the batch norm first (``model.conversion.fold_batch_norm``).
     """
 
     def __init__(self, nodes: tuple[Node, ...], timesteps: int = 5, reset: str = "paper",
@@ -77,6 +82,7 @@ class Network(nn.Module):
         self.gamma = float(gamma)
         self.weights = nn.ParameterDict()
         self.biases = nn.ParameterDict()
+        self.bn = nn.ModuleDict()
         self.lif = nn.ModuleDict()
         for n in self.nodes:
             if n.synaptic:
@@ -86,6 +92,10 @@ class Network(nn.Module):
                 self.weights[self._key(n.name)] = nn.Parameter(w)
                 if n.bias:
                     self.biases[self._key(n.name)] = nn.Parameter(torch.zeros(n.bias_shape))
+                if n.batch_norm:
+                    norm = nn.BatchNorm2d if n.kind == "conv" else nn.BatchNorm1d
+                    self.bn[self._key(n.name)] = norm(n.out_shape[0], eps=n.bn_eps,
+                                                      momentum=n.bn_momentum)
             if n.spiking:
                 self.lif[self._key(n.name)] = LIFParameters(
                     leak_from_tau(n.tau) if n.tau else 1.0)
@@ -106,6 +116,11 @@ class Network(nn.Module):
         """The layer's bias (C_out,), or None for a layer without one."""
         key = self._key(name)
         return self.biases[key] if key in self.biases else None
+
+    def batch_norm(self, name: str) -> nn.BatchNorm1d | nn.BatchNorm2d | None:
+        """The layer's batch norm, or None for a layer without one."""
+        key = self._key(name)
+        return self.bn[key] if key in self.bn else None
 
     def neuron(self, name: str) -> LIFParameters:
         return self.lif[self._key(name)]
@@ -136,7 +151,8 @@ class Network(nn.Module):
 
     # ---------------------------------------------------------------- shared per-node operators
     def _synaptic(self, n: Node, x: torch.Tensor) -> torch.Tensor:
-        """The synaptic current W·x, then + b (a separate float add, as the simulator does)."""
+        """The synaptic current W·x, then + b (a separate float add, as the simulator does),
+        then the layer's batch norm if it has one (ANN only)."""
         w = self.weight(n.name)
         if n.kind == "conv":
             y = F.conv2d(x, w, stride=n.stride, padding=n.padding)
@@ -145,6 +161,8 @@ class Network(nn.Module):
         if n.bias:
             b = self.bias(n.name)
             y = y + (b.view(-1, 1, 1) if n.kind == "conv" else b)
+        if n.batch_norm:
+            y = self.batch_norm(n.name)(y)
         return y
 
     @staticmethod
@@ -220,6 +238,10 @@ class Network(nn.Module):
         T = int(timesteps or self.timesteps)
         if T < 1:
             raise ValueError(f"timesteps must be >= 1, got {T}")
+        if len(self.bn):
+            names = ", ".join(n.name for n in self.nodes if n.batch_norm)
+            raise ValueError(f"layers {names} have batch norm, which the SNN does not run: fold "
+                             f"it first (model.conversion.fold_batch_norm)")
         reset = reset or self.reset
         out = SNNOutput(logits=torch.empty(0))
         values: dict[str, torch.Tensor] = {}
@@ -313,12 +335,17 @@ class Network(nn.Module):
 
 def parameter_groups(net: Network, weight_decay: float, train_weights: bool = True,
                      train_leak: bool = True, train_threshold: bool = True) -> list[dict]:
-    """Optimiser groups: weights with weight decay; λ and v never weight-decayed.
+    """Optimiser groups: weights with weight decay; biases, batch norm's γ and β, λ and v never
+    weight-decayed.
 
-    Parameters not trained get ``requires_grad=False`` so they stay exactly as they are.
+    Batch norm makes its layer's output independent of the scale of W, so decay on W only sets
+    W's effective learning rate, while decay on γ and β would shrink the normalised currents
+    themselves (and, once folded, every weight and bias of the layer) toward zero: a change of
+    the function, not a regulariser (the usual practice, e.g. Goyal et al. 2017). Parameters
+    not trained get ``requires_grad=False`` so they stay exactly as they are.
     """
     weights = list(net.weights.values())
-    biases = list(net.biases.values())
+    biases = list(net.biases.values()) + [p for m in net.bn.values() for p in m.parameters()]
     leaks = [p.leak for p in net.lif.values()]
     thresholds = [p.threshold for p in net.lif.values()]
     for params, on in ((weights, train_weights), (biases, train_weights), (leaks, train_leak),

@@ -2,6 +2,7 @@
 
     python -m model.train ann --arch vgg16 --dataset cifar10 --data DIR --epochs N --out ann.pt
     python -m model.train convert --ann ann.pt --timesteps 5 --data DIR --out snn0.pt
+    (an ANN trained with --batch-norm: convert --fold-bn folds it into weights and biases)
     python -m model.train snn --init snn0.pt --epochs N --out vgg16.pt
 
 Every command selects its model on the validation split (never the test set), measures the test
@@ -41,7 +42,7 @@ from .common import (
     seed_everything,
     set_threads,
 )
-from .conversion import balance_thresholds
+from .conversion import balance_thresholds, fold_batch_norm
 from .files import save_torch
 from .network import Network, parameter_groups
 from .neuron import RESETS
@@ -87,6 +88,8 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
                  "limit": args.limit, "train_limit": args.train_limit, "lr": args.lr,
                  "batch_size": args.batch_size,
                  "time_budget": args.time_budget, "init": getattr(args, "init", None)}
+    if ckpt.arch_kwargs.get("batch_norm"):  # its state holds batch norm: never another run's
+        signature["batch_norm"] = True
     if resume.exists() and not args.restart:
         state = C.read_plain(resume, "resume file")
         if not isinstance(state, dict) or not {"signature", "net", "epoch"} <= state.keys():
@@ -102,8 +105,9 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
             print(f"resuming {label} from {resume} at epoch {start}/{epochs}")
         else:  # never overwrite hours of another run's epochs without being told to
             theirs = state.get("signature") or {}
-            diff = ", ".join(f"{k} {theirs.get(k)!r} there, {v!r} here"
-                             for k, v in signature.items() if theirs.get(k) != v)
+            diff = ", ".join(f"{k} {theirs.get(k)!r} there, {signature.get(k)!r} here"
+                             for k in {**signature, **theirs}
+                             if theirs.get(k) != signature.get(k))
             raise UsageError(f"{resume} belongs to a different run ({diff or 'no signature'}, "
                              f"epoch {state.get('epoch', '?')} finished): rerun with its "
                              f"options to resume it, or add --restart to discard it")
@@ -140,6 +144,8 @@ def _fit(net: Network, ckpt: C.Checkpoint, splits, args, *, snn: bool, optimiser
         correct = torch.zeros((), dtype=torch.int64, device=device)
         seen, t_warm, warm_batches = 0, None, min(20, n_batches // 4)
         for b, (x, y) in enumerate(bar):
+            if len(y) == 1 and len(net.bn):
+                continue  # batch norm has no batch statistics of one image
             logits = step_fn(x, T).logits if snn else step_fn(x)
             loss = F.cross_entropy(logits, y)
             opt.zero_grad(set_to_none=True)
@@ -292,7 +298,8 @@ def cmd_ann(args) -> None:
                 ("--arch", args.arch, ckpt.arch), ("--dataset", args.dataset, ckpt.dataset),
                 ("--image-size", args.image_size, ckpt.input_shape[1]),
                 ("--conv-dropout", args.conv_dropout, kw.get("conv_dropout")),
-                ("--fc-dropout", args.fc_dropout, kw.get("fc_dropout"))):
+                ("--fc-dropout", args.fc_dropout, kw.get("fc_dropout")),
+                ("--batch-norm", args.batch_norm, kw.get("batch_norm", False))):
             if mine is not None and mine != theirs:
                 raise UsageError(f"{flag} {mine} contradicts --init {args.init} ({theirs})")
         args.arch, args.dataset = ckpt.arch, ckpt.dataset
@@ -308,6 +315,8 @@ def cmd_ann(args) -> None:
             size = prep["image_size"] = args.image_size
         kwargs = {"conv_dropout": 0.2 if args.conv_dropout is None else args.conv_dropout,
                   "fc_dropout": 0.5 if args.fc_dropout is None else args.fc_dropout}
+        if args.batch_norm:
+            kwargs["batch_norm"] = True
         from .architectures import build_architecture
 
         nodes = build_architecture(args.arch, classes, (3, size, size), **kwargs)
@@ -329,9 +338,23 @@ def cmd_ann(args) -> None:
             started=started)
 
 
+def _fold(ckpt: C.Checkpoint, args) -> tuple[C.Checkpoint, list[str]]:
+    """The ANN with its batch norm folded (``--fold-bn``) and the folded layers' names; an ANN
+    with batch norm and no ``--fold-bn``, or the flag on an ANN without, is one UsageError."""
+    layers = [n.name for n in ckpt.nodes() if n.batch_norm]
+    if layers and not args.fold_bn:
+        raise UsageError(f"{args.ann}: layers {', '.join(layers)} have batch norm, which an SNN "
+                         f"does not run; pass --fold-bn to fold it into their weights and "
+                         f"biases")
+    if args.fold_bn and not layers:
+        raise UsageError(f"--fold-bn: {args.ann} has no batch-norm layers to fold")
+    return (fold_batch_norm(ckpt) if layers else ckpt), layers
+
+
 def cmd_convert(args) -> None:
     started = time.time()
-    ckpt = C.load(args.ann, stages=("ann",))
+    ann = C.load(args.ann, stages=("ann",))
+    ckpt, folded = _fold(ann, args)
     args.data = _data_dir(args, ckpt)
     ckpt.stage, ckpt.timesteps, ckpt.reset = "converted", args.timesteps, args.reset
     scales = _parse_scales(args.scale)
@@ -346,6 +369,15 @@ def cmd_convert(args) -> None:
     idx = D.stratified_indices(splits.train.labels, n, args.seed)
     x, _ = next(D.batches(splits.train.subset(idx), n, ckpt.preprocessing["mean"],
                           ckpt.preprocessing["std"], device=args.device))
+    fold_report = {}
+    if folded:  # the folded ANN against the batch-norm ANN (eval mode) on these images
+        with torch.no_grad():
+            ref = ann.build().to(args.device).eval()(x)
+            diff = (net.eval()(x) - ref).abs().max().item()
+        fold_report = {"folded_batch_norm": folded, "fold_max_abs_logit_diff": diff,
+                       "fold_max_abs_logit": ref.abs().max().item()}
+        tqdm.write(f"folded batch norm of {len(folded)} layers: ANN logits differ by at most "
+                   f"{diff:.3g} (largest |logit| {fold_report['fold_max_abs_logit']:.3g})")
     bar = progress(total=len(net.spiking_layers), desc="threshold balancing", unit="layer")
 
     def on_layer(name, thr):
@@ -380,7 +412,8 @@ def cmd_convert(args) -> None:
     _finish(net, ckpt, splits, args, snn=True, history=[], val=reports.get(scale),
             extra={"percentile": args.percentile, "scale": scale, "scale_search": search,
                    "max_spike_rate": args.max_spike_rate,
-                   "calibration_samples": n, "thresholds": thresholds}, started=started)
+                   "calibration_samples": n, "thresholds": thresholds, **fold_report},
+            started=started)
 
 
 @torch.no_grad()
@@ -555,7 +588,8 @@ def parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
 
-    a = sub.add_parser("ann", help="train the ANN (ReLU, no bias, no BN, avg pool, dropout)")
+    a = sub.add_parser("ann", help="train the ANN (ReLU, no bias, avg pool, dropout; batch "
+                                   "norm with --batch-norm)")
     a.add_argument("--arch", choices=sorted(ARCHITECTURES))
     a.add_argument("--init", help="continue training this ANN checkpoint (warm restart: its "
                                   "weights, a new cosine schedule from --lr)")
@@ -565,6 +599,9 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--weight-decay", type=float, default=5e-4)
     a.add_argument("--conv-dropout", type=float, help="default 0.2 (with --init: its own)")
     a.add_argument("--fc-dropout", type=float, help="default 0.5 (with --init: its own)")
+    a.add_argument("--batch-norm", action="store_true", default=None,
+                   help="batch norm after every hidden conv and linear layer (no weight decay "
+                        "on its γ and β); convert it with --fold-bn")
     _common(a)
     a.set_defaults(func=cmd_ann)
 
@@ -582,6 +619,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--calib-samples", type=int, default=512,
                    help="training images used to balance thresholds")
     c.add_argument("--reset", choices=RESETS, default="paper")
+    c.add_argument("--fold-bn", action="store_true",
+                   help="fold the ANN's batch norm into its layers' weights and biases "
+                        "(W' = W·γ/√(σ²+ε), b' = β + (b − μ)·γ/√(σ²+ε)) before balancing")
     _common(c, epochs=False)
     c.set_defaults(func=cmd_convert, epochs=0, compile=False, time_budget=None, snapshot=None)
 

@@ -129,7 +129,16 @@ def _node(d, name):
     (lambda d: _node(d, "c2").update(reset="soft"), "node 'c2': unknown reset 'soft'"),
     (lambda d: _node(d, "c2").update(neuron="izhikevich"), "unknown neuron 'izhikevich'"),
     (lambda d: _node(d, "pool").update(stride=1), "avgpool needs stride == kernel"),
-    (lambda d: _node(d, "out").update(neuron="lif"), "the last node must be"),
+    (lambda d: _node(d, "out").update(neuron=None),
+     "node 'out': the last node must be a conv or linear layer with neuron 'integrate' or "
+     "'lif' (the output); got a linear node with neuron None"),
+    (lambda d: d.update(nodes=d["nodes"][:-1]),
+     "node 'flat': the last node must be a conv or linear layer with neuron 'integrate' or "
+     "'lif' (the output); got a flatten node with neuron None"),
+    (lambda d: _node(d, "c1").update(neuron="integrate"),
+     "node 'c1': neuron 'integrate' is the output's readout, only the last node may have it"),
+    (lambda d: _node(d, "out").update(neuron="lif"),  # a spike-count output needs its v
+     "threshold.out is missing; expected a finite number > 0 for every LIF layer"),
     (lambda d: d.update(nodes=d["nodes"][1:]), "the first node, and only it, must be"),
     (lambda d: d.update(nodes="vgg"), "nodes: expected a non-empty list"),
     (lambda d: d["bias"].pop("c1"), "bias values do not match the layers with bias=true"),
