@@ -27,6 +27,7 @@ from mapping.graph import layer_graph
 from mapping.placement import Mapping, map_network
 from model.checkpoint import Checkpoint
 from model.checkpoint import load as C_load
+from model.conversion import fold_batch_norm
 from model.data import Dataset, batches, stratified_indices
 
 from . import compare as CMP
@@ -183,7 +184,7 @@ def ann_baseline(path: str, ckpt: Checkpoint, weight_bits: int | None):
     """A trained ANN checkpoint as the chip's baseline, stored in the chip's weight format;
     its synaptic layers must have the SNN's names and shapes (it is costed on the SNN's layer
     graph with its own activations)."""
-    ann = C_load(path, stages=("ann",))
+    ann = fold_batch_norm(C_load(path, stages=("ann",)))  # the chip runs folded layers
     mine = {n.name: (n.kind, n.in_shape, n.out_shape) for n in ckpt.nodes() if n.synaptic}
     theirs = {n.name: (n.kind, n.in_shape, n.out_shape) for n in ann.nodes() if n.synaptic}
     if mine != theirs:

@@ -100,12 +100,16 @@ def to_nir(ckpt: Checkpoint, *, dt: float = DEFAULT_DT, readout: str = "current"
     layer feeds the graph's output; a[T] is the sum of the outputs over the T steps: what
     snnTorch, SpikingJelly and Norse can load) or ``"integrator"`` (an ``I`` node, or ``LI``
     for a leaky output). Dropout is left out (identity at inference; kept in the metadata).
+    An ANN checkpoint (no thresholds yet) is refused.
     """
     nir = _nir()
     if not (dt > 0 and math.isfinite(dt)):
         raise ValueError(f"dt must be a finite number of seconds > 0, got {dt}")
     if readout not in READOUTS:
         raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
+    if ckpt.stage == "ann":
+        raise ValueError(f"{ckpt.arch}: an ANN checkpoint has no thresholds to export; convert "
+                         "it first (python -m model.train convert)")
     layers = ckpt.nodes()
     nodes: dict = {}
     edges: list[tuple[str, str]] = []

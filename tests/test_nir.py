@@ -145,6 +145,13 @@ def test_discretisation_matches_a_hand_written_nir_reference():
         assert np.array_equal(out.logits[0].detach().numpy(), ref_out)
 
 
+def test_an_ann_is_not_exported():
+    ck = checkpoint_of(build_architecture("tiny", 10, (3, 32, 32)))
+    ck.stage = "ann"
+    with pytest.raises(ValueError, match="an ANN checkpoint has no thresholds"):
+        to_nir(ck)
+
+
 def test_dt_and_metadata(tmp_path):
     """dt and T come from the metadata; an explicit dt changes λ = 1 − dt/τ."""
     ck = checkpoint_of(build_architecture("tiny", 10, (3, 32, 32)), T=7)
