@@ -284,3 +284,45 @@ def test_spike_count_and_leaky_outputs_round_trip():
     assert back.leak["fc"] == 0.75
     assert_same_network(leaky, back)
     same_spikes(leaky, back, x)
+
+
+def test_sum_pooling_and_scale_gains_are_folded_exactly():
+    """SumPool2d (= k² × average) and Scale nodes carry a gain into the next synaptic layer's
+    weights (or, after a synaptic layer, into its weights and bias); with dyadic numbers the
+    imported network equals a direct float64 evaluation of the graph."""
+    rng = np.random.default_rng(3)
+    wc = rng.integers(-4, 5, (2, 1, 3, 3)) / 4.0
+    wl = rng.integers(-4, 5, (3, 8)) / 8.0
+    bl = rng.integers(-4, 5, 3) / 8.0
+    shape = (2, 4, 4)
+    g = nir.NIRGraph(nodes={
+        "x": nir.Input(input_type={"input": np.array([1, 4, 4])}),
+        "conv": nir.Conv2d(input_shape=(4, 4), weight=wc, stride=1, padding=1, dilation=1,
+                           groups=1, bias=np.zeros(2)),
+        "gain": nir.Scale(scale=np.full(shape, 2.0)),
+        "lif": nir.IF(r=np.full(shape, 1 / DT), v_threshold=np.full(shape, 1.0)),
+        "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                              padding=np.array([0, 0])),
+        "flat": nir.Flatten(input_type={"input": np.array([2, 2, 2])}, start_dim=0),
+        "half": nir.Scale(scale=np.full(8, 0.5)),
+        "fc": nir.Affine(weight=wl, bias=bl),
+        "out": nir.Output(output_type={"output": np.array([3])})},
+        edges=[("x", "conv"), ("conv", "gain"), ("gain", "lif"), ("lif", "pool"),
+               ("pool", "flat"), ("flat", "half"), ("half", "fc"), ("fc", "out")],
+        type_check=False)
+    ck = from_nir(g, timesteps=4)
+    assert [n.kind for n in ck.nodes()] == ["input", "conv", "avgpool", "flatten", "linear"]
+    assert torch.equal(ck.weights["conv"], torch.tensor(2 * wc, dtype=torch.float32))
+    assert torch.equal(ck.weights["fc"], torch.tensor(wl * 4 * 0.5, dtype=torch.float32))
+    x = rng.integers(-8, 9, (1, 4, 4)) / 4.0
+    cur = torch.nn.functional.conv2d(torch.tensor(x)[None], torch.tensor(wc), padding=1)[0]
+    v, out = torch.zeros_like(cur), np.zeros(3)
+    for _ in range(4):  # IF, hard reset; then sum-pool, flatten, x0.5, affine; summed over T
+        v = v + 2 * cur
+        z = (v > 1).double()
+        v = v * (1 - z)
+        pooled = torch.nn.functional.avg_pool2d(z[None], 2)[0] * 4
+        out = out + wl @ (0.5 * pooled.reshape(-1).numpy()) + bl
+    mine = ck.build().eval().snn(torch.tensor(x, dtype=torch.float32)[None])
+    assert mine.spike_counts["conv"] > 0
+    assert np.array_equal(mine.logits[0].detach().numpy(), out)
