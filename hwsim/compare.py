@@ -218,14 +218,16 @@ def _layer_cost(ctx: Context, lc: LayerCounts, side: str, dataflow: str, objecti
         spec = snn_spec(ctx, lc, mapping)
 
         def cycles(acc, with_bound=False):
-            return E.snn_cycles(arch, lc, lm, E.traffic(acc), with_bound=with_bound)
+            return E.snn_cycles(arch, lc, lm, E.traffic(acc), with_bound=with_bound,
+                                in_flight=acc.in_flight)
     else:
         skip = dataflow.endswith("_skip")
         spec = ann_spec(ctx, lc, skip, mapping)
         macs = spec.activity.accumulates_per_channel * spec.geometry.K  # skipped or dense
 
         def cycles(acc, with_bound=False):
-            return E.ann_cycles(arch, lc, lm, E.traffic(acc), macs, with_bound=with_bound)
+            return E.ann_cycles(arch, lc, lm, E.traffic(acc), macs, with_bound=with_bound,
+                                in_flight=acc.in_flight)
 
     # energy that runs with time (leakage, clock) is part of a tiling's cost: a slower tiling
     # pays it for every cycle it adds

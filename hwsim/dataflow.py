@@ -37,9 +37,15 @@ the same stream). Loop nests, per PE block (docs/hwsim.md writes out the formula
 
     [for t in T:]  for tile of kt channels × pt positions (in registers):
         [SNN: read V tile from membrane level]
-        for event/input in window(tile): read it (stream buffer or staged PE SRAM copy)
-            for tap, k in kt: read W from its home; tile[k, pos] += x·w
+        for c: for event/input of channel c in window(tile): read it (stream buffer or staged
+                                                                      PE SRAM copy)
+            for tap, k in kt: at W[k, c, tap]'s first use in this tile (and step): read it
+                              from its home into a register; tile[k, pos] += x·w
         [SNN: LIF in registers, write V back]  [ANN: ReLU, write the outputs]
+
+    (weight reads from home: Σ_tiles min(uses, C·taps(tile)·steps) per output channel, exact
+    when dense, a bound for events; where the kt×k×k weights of a channel do not fit the
+    registers beside the tile's partial sums, one read from home per operation)
 
 ``ws`` (weight-stationary, ANN)::
 
@@ -80,7 +86,7 @@ import numpy as np
 
 from arch_configs.schema import ANN_DATAFLOWS, SNN_DATAFLOWS  # noqa: F401 (one definition)
 
-from .tiles import Activity, chunks
+from .tiles import Activity, chunks, tile_taps
 
 SHARED = ("glb", "dram")
 
@@ -89,11 +95,15 @@ SHARED = ("glb", "dram")
 class Accesses:
     """What one layer does on one dataflow, per image: memory accesses per
     (operand, level, "read"|"write", bits), operations per (op, bits), NoC transfers per
-    operand as (packets, bits, destination PEs) and the busiest PE's compute work."""
+    operand as (packets, bits, destination PEs), and ``in_flight``: the partial sums the
+    busiest PE's tile keeps in flight. Each accumulator owns one partial-sum register and one
+    output's reduction is never split over accumulators, so a PE does at most
+    min(accumulators, in_flight) accumulates a cycle (``energy.lanes``; inf: no tile limit)."""
 
     mem: dict[tuple[str, str, str, int], float] = field(default_factory=dict)
     ops: dict[tuple[str, int], float] = field(default_factory=dict)
     noc: list[tuple[str, float, int, int]] = field(default_factory=list)
+    in_flight: float = math.inf
 
     def read(self, operand: str, level: str, count: float, bits: int) -> None:
         self._add(operand, level, "read", count, bits)
@@ -230,6 +240,27 @@ class LayerSpec:
             self._tiles[key] = (float(self.activity.window_events(st, sz).sum()),
                                 float(self.dense.window_events(st, sz).sum()), len(st))
         return self._tiles[key]
+
+    def weight_fills(self, size: int, steps: int) -> float:
+        """Per image, Σ over every spatial chunk's tiles of ``size`` positions of
+        min(the tile's accumulates of one output channel (× ``repeat``), C · taps(tile) ·
+        ``steps``): the weights of one output channel a tile reads from home when each is read
+        once per tile and step, at its first use, and kept in a register for the tile's other
+        positions. Exact for a dense tile (every tap some position uses, of every channel);
+        for sparse events an upper bound (a weight is read at most once per use and at most
+        once per tile and step; events are not recorded per channel). Cached."""
+        key = ("weights", size, steps)
+        if key not in self._tiles:
+            st, sz = segments(self, size)
+            uses = self.activity.chunk_fanin(st, sz) * self.repeat
+            distinct = self.geometry.C * tile_taps(self.geometry, st, sz) * steps
+            self._tiles[key] = float(np.minimum(uses, distinct).sum())
+        return self._tiles[key]
+
+    def in_flight(self, k: int, p: int) -> int:
+        """Partial sums a tile of ``k`` channels × ``p`` positions keeps in flight on the
+        busiest PE (its block caps both)."""
+        return min(k, max(self.groups)) * min(p, max(self.chunk_sizes))
 
     @functools.cached_property
     def window_positions(self) -> int:
@@ -448,16 +479,28 @@ def _begin(spec: LayerSpec, t: Tiling, size: int | None, rows: bool = False,
 
 # --------------------------------------------------------------------------- the loop nests
 def nest_os(spec: LayerSpec, t: Tiling) -> Accesses | None:
-    """Output-stationary: a tile of kt×pt outputs in registers while its inputs stream by;
-    weights read from home per synaptic operation (module docstring)."""
-    if t.k * t.p * spec.membrane_bits > spec.free_register_bits:
+    """Output-stationary: a tile of kt×pt outputs in registers while its inputs stream by,
+    channel by channel. Where the registers also hold one input channel's kt×k×k weights,
+    each weight is read from home at its first use in the tile and step and reused over the
+    tile's positions (:meth:`LayerSpec.weight_fills`); else once per synaptic operation
+    (module docstring)."""
+    g = spec.geometry
+    psum_bits = t.k * t.p * spec.membrane_bits
+    if psum_bits > spec.free_register_bits:
         return None
     if t.stage and not _stage_fits(spec):
         return None
     acc, macs, _ = _begin(spec, t, t.p)
+    acc.in_flight = spec.in_flight(t.k, t.p)
     lockstep = spec.side == "ann" and not t.dataflow.endswith("_skip")
     passes = spec.repeat if spec.analog or spec.side == "ann" else max(1, spec.state_steps)
-    _weights_from_home(spec, acc, macs, lockstep, passes)
+    if psum_bits + t.k * g.k * g.k * spec.weight_bits <= spec.free_register_bits:
+        fills = g.K * spec.weight_fills(t.p, passes)  # each group's PE: Kb × its tiles' fills
+        _weights_from_home(spec, acc, fills, lockstep, passes)
+        acc.write("W", "register", fills, spec.weight_bits)
+        acc.read("W", "register", macs, spec.weight_bits)
+    else:
+        _weights_from_home(spec, acc, macs, lockstep, passes)
     acc.rmw("V", "register", macs, spec.membrane_bits)  # the tile's partial sums
     _state(spec, acc)
     _outputs(spec, acc)
@@ -481,6 +524,7 @@ def nest_ws(spec: LayerSpec, t: Tiling) -> Accesses | None:
     if t.stage and not _stage_fits(spec, out_bits if t.local == "pe_sram" else 0):
         return None
     acc, macs, n_tiles = _begin(spec, t, t.p)
+    acc.in_flight = spec.in_flight(t.k, t.p)  # the kt channels' psums of the tile
     per_pe = g.weights * n_tiles * spec.repeat  # each group's PE: Kb·C·k² per tile
     _weights_from_home(spec, acc, per_pe, not t.dataflow.endswith("_skip"), spec.repeat)
     acc.write("W", "register", per_pe, spec.weight_bits)
@@ -504,6 +548,7 @@ def nest_rs(spec: LayerSpec, t: Tiling) -> Accesses | None:
     if t.stage and not _stage_fits(spec):
         return None
     acc, macs, n_segments = _begin(spec, t, t.p, rows=True)
+    acc.in_flight = spec.in_flight(t.k, t.p)
     per_pe = g.weights * n_segments * spec.repeat  # each group's PE: Kb·C·k² a segment
     _weights_from_home(spec, acc, per_pe, not t.dataflow.endswith("_skip"), spec.repeat)
     acc.write("W", "register", per_pe, spec.weight_bits)
@@ -523,6 +568,7 @@ def nest_time_batched(spec: LayerSpec, t: Tiling) -> Accesses | None:
     if not tb_fits(spec, t.k, t.p, t.stage, t.local):
         return None
     acc, macs, n_tiles = _begin(spec, t, t.p, level=spec.batched_stream_level)
+    acc.in_flight = spec.in_flight(t.k, t.p) * max(1, spec.state_steps)  # T currents each
     per_pe = g.weights * n_tiles  # every group's PE at every sub-chunk loads Kb·C·k² once
     _weights_from_home(spec, acc, per_pe, lockstep=False, passes=1)
     acc.write("W", "register", per_pe, spec.weight_bits)

@@ -32,11 +32,13 @@ DRAM are read and written there at every access (a scatter has no locality to ex
 Leakage = static power × latency; clock = the clock tree and control of every PE in every
 cycle of the latency (``technology.energy.clock_pj_per_pe_cycle``).
 
-Latency: per layer and step, compute cycles = the busiest PE's work / accumulators per cycle
-(+ its LIF phase); memory cycles = bits through the GLB / its bandwidth + bits through DRAM /
-its bandwidth, and the busiest PE's SRAM words / its ports; the layer takes the largest plus
-the NoC hop latency, and reports which resource bound it. Layers run in
-turn (``layer_by_layer``) or overlap across timesteps (``pipelined``: Σ_l c_l + (T−1)·max_l c_l).
+Latency: per layer and step, compute cycles = the busiest PE's work / its lanes (accumulators
+that have a partial sum of the dataflow's tile to work on: min(accumulators, the tile's
+partial sums in flight), :func:`lanes`) (+ its LIF phase); memory cycles = bits through the
+GLB / its bandwidth + bits through DRAM / its bandwidth, and the busiest PE's SRAM words /
+its ports; the layer takes the largest plus the NoC hop latency, and reports which resource
+bound it. Layers run in turn (``layer_by_layer``) or overlap across timesteps
+(``pipelined``: Σ_l c_l + (T−1)·max_l c_l).
 """
 
 from __future__ import annotations
@@ -170,24 +172,37 @@ def bound(compute: float, memory: dict[str, float]) -> str:
     return max(options, key=options.get)
 
 
-def compute_cycles(arch: ArchConfig, lc: LayerCounts) -> np.ndarray:
-    """Compute cycles per timestep of one SNN layer: the busiest PE's work / accumulators +
-    its LIF phase (its neurons / accumulators; a leaky output integrator's leak likewise)."""
+def lanes(arch: ArchConfig, lm: LayerMapping, in_flight: float | None = None) -> int:
+    """Accumulates (or MACs) the busiest PE does per cycle: one per accumulator that has an
+    output of its own to work on. Each accumulator keeps one partial sum in its register and
+    a PE never splits one output's reduction over several accumulators (that would need a
+    final add tree, which the chip does not have), so min(accumulators, partial sums in flight:
+    ``in_flight``, the dataflow tile's (:attr:`dataflow.Accesses.in_flight`); None: the PE's
+    outputs, as ``scatter`` may update any neuron of its block)."""
+    limit = max(lm.neurons_per_pe) if in_flight is None else in_flight
+    return int(max(1, min(arch.pe_array.accumulators, limit)))
+
+
+def compute_cycles(arch: ArchConfig, lc: LayerCounts, lm: LayerMapping,
+                   in_flight: float | None = None) -> np.ndarray:
+    """Compute cycles per timestep of one SNN layer: the busiest PE's work / its
+    :func:`lanes` + its LIF phase (its neurons / accumulators: every neuron is its own
+    update; a leaky output integrator's leak likewise)."""
     acc = arch.pe_array.accumulators
     work = lc.per_image(lc.pe_work).max(axis=1) if lc.pe_work.size else np.zeros(lc.T)
     updated = lc.neuron == "lif" or getattr(lc, "leaky", False)  # LayerCounts.state_update
     lif = (lc.pe_neurons.max() if lc.pe_neurons.size else 0) if updated else 0
-    return np.ceil(work / acc) + math.ceil(lif / acc)
+    return np.ceil(work / lanes(arch, lm, in_flight)) + math.ceil(lif / acc)
 
 
 def snn_cycles(arch: ArchConfig, lc: LayerCounts, lm: LayerMapping, t: Traffic,
-               with_bound: bool = False):
-    """Cycles of one SNN layer over all T: per step the largest of compute, the shared memory
-    path (GLB + DRAM) and the busiest PE's SRAM ports (:func:`memory_cycles`, spread evenly
-    over the steps), plus the NoC hop latency. ``with_bound``: (cycles, the resource that set
-    them, the compute cycles alone)."""
+               with_bound: bool = False, in_flight: float | None = None):
+    """Cycles of one SNN layer over all T: per step the largest of compute (at the tile's
+    :func:`lanes`, ``in_flight``), the shared memory path (GLB + DRAM) and the busiest PE's
+    SRAM ports (:func:`memory_cycles`, spread evenly over the steps), plus the NoC hop
+    latency. ``with_bound``: (cycles, the resource that set them, the compute cycles alone)."""
     m = memory_cycles(arch, lm, t)
-    compute = compute_cycles(arch, lc)
+    compute = compute_cycles(arch, lc, lm, in_flight)
     per_step = max(m["glb"] + m["dram"], m["pe_sram"]) / lc.T
     noc = arch.noc.hop_latency_cycles.value * mesh_hops(arch.pes)
     cycles = float(np.maximum(compute, per_step).sum() + noc * lc.T)
@@ -197,14 +212,16 @@ def snn_cycles(arch: ArchConfig, lc: LayerCounts, lm: LayerMapping, t: Traffic,
 
 
 def ann_cycles(arch: ArchConfig, lc: LayerCounts, lm: LayerMapping, t: Traffic,
-               macs: float | None = None, with_bound: bool = False):
+               macs: float | None = None, with_bound: bool = False,
+               in_flight: float | None = None):
     """Cycles of one ANN layer: the busiest PE's MACs (``macs`` in the layer, default its
-    ``ann_macs``, spread evenly over its outputs) / accumulators, or the memory time if
-    longer (shared path or PE SRAM ports, :func:`memory_cycles`), plus the NoC.
-    ``with_bound``: (cycles, the resource that set them, the compute cycles alone)."""
+    ``ann_macs``, spread evenly over its outputs) / its :func:`lanes` (the tile's partial sums
+    in flight, ``in_flight``, at most the accumulators), or the memory time if longer (shared
+    path or PE SRAM ports, :func:`memory_cycles`), plus the NoC. ``with_bound``: (cycles, the
+    resource that set them, the compute cycles alone)."""
     macs = lc.ann_macs if macs is None else macs
     busiest = max(lm.neurons_per_pe) * macs / lm.outputs
-    compute = math.ceil(busiest / arch.pe_array.accumulators)
+    compute = math.ceil(busiest / lanes(arch, lm, in_flight))
     m = memory_cycles(arch, lm, t)
     noc = arch.noc.hop_latency_cycles.value * mesh_hops(arch.pes)
     cycles = max(compute, m["glb"] + m["dram"], m["pe_sram"]) + noc
@@ -224,7 +241,7 @@ def snn_scatter(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: LayerMa
                 membrane_level: str | None, destinations: int) -> Accesses:
     """The SNN's ``scatter`` dataflow (today's accounting, module docstring), as accesses."""
     p = arch.precision
-    acc = Accesses()
+    acc = Accesses(in_flight=max(lm.neurons_per_pe))  # any neuron of the PE's block
     acs = lc.per_image(lc.accumulates).sum()
     spikes = lc.per_image(lc.output_spikes).sum()
     steps = lc.T
@@ -294,7 +311,7 @@ def ann_scatter(arch: ArchConfig, mapping: Mapping, lc: LayerCounts, lm: LayerMa
     activation an event, partial sums where the SNN keeps its membranes, address bits on
     every packet, weights from DRAM once per image (module docstring)."""
     p = arch.precision
-    acc = Accesses()
+    acc = Accesses(in_flight=max(lm.neurons_per_pe))  # any output of the PE's block
     macs = float(lc.ann_macs)
     buffer = mapping.ann_buffer_level
     acc.op("mult", macs, max(p.weight_bits, p.activation_bits))

@@ -6,7 +6,8 @@ contention between layers. Here the same work runs as a discrete-event simulatio
 (`SimPy <https://simpy.readthedocs.io>`_) so that layers can overlap and compete:
 
 - **Work.** One :class:`StepWork` per synaptic layer and timestep: compute cycles (the busiest
-  PE's accumulates / ``accumulators`` + its LIF phase, exactly the simulator's formula), the bits
+  PE's accumulates / its lanes, min(``accumulators``, the dataflow tile's partial sums in
+  flight), + its LIF phase, exactly the simulator's formula, ``energy.compute_cycles``), the bits
   the step moves through the global buffer (GLB) and DRAM (the simulator's own per-level
   ``Traffic``, recomputed for that step), and the link-cycles its spike packets occupy on the
   mesh (packets × flits per packet × hops, the hops of the energy model).
@@ -370,8 +371,10 @@ def layer_works(arch: ArchConfig, mapping: Mapping, counter: Counter, nodes,
         lc, lm = counter.layers[n.name], mapping.layer(n.name)
         v_level = levels[n.name]
         dest = E.destinations(mapping, cons, n.name)
-        compute = E.compute_cycles(arch, lc)
         cost = costs.get(n.name) if costs is not None else None
+        in_flight = (cost.accesses.in_flight if cost is not None and cost.accesses is not None
+                     else None)
+        compute = E.compute_cycles(arch, lc, lm, in_flight)
         if cost is not None:
             steps_bits = [{k: v / lc.T for k, v in cost.traffic.bits.items()}] * lc.T
         else:

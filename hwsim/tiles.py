@@ -121,6 +121,23 @@ def window_events(g: Geometry, S: np.ndarray, start, size) -> np.ndarray:
     return total
 
 
+def tile_taps(g: Geometry, start, size) -> np.ndarray:
+    """Per chunk of output positions, the kernel taps (ky, kx) that land inside the input map
+    for at least one of its positions: the distinct weights per (output, input) channel pair a
+    dense tile uses (an edge tile uses fewer than k²)."""
+    start = np.asarray(start, np.int64)
+    end = start + np.asarray(size, np.int64)
+    oy, ox = np.arange(g.P) * g.stride - g.padding, np.arange(g.Q) * g.stride - g.padding
+    out = np.zeros(len(start))
+    for ky in range(g.k):
+        rows = (oy + ky >= 0) & (oy + ky < g.H)
+        for kx in range(g.k):
+            cols = (ox + kx >= 0) & (ox + kx < g.W)
+            used = np.concatenate([[0], np.outer(rows, cols).reshape(-1).cumsum()])
+            out += (used[end] - used[start]) > 0
+    return out
+
+
 def chunks(n: int, size: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(starts, sizes) of consecutive chunks of ``size`` covering ``n`` positions."""
     starts = np.arange(0, n, size, dtype=np.int64)

@@ -4,6 +4,7 @@ between levels, and the fixes that give the ANN baseline its own dataflow (docs/
 
 import dataclasses
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from arch_configs import load_arch
 from hwsim import dataflow as D
 from hwsim import energy as E
 from hwsim import mapper as M
-from hwsim.tiles import Activity, Geometry, dense_event_map, fanin_of
+from hwsim.tiles import Activity, Geometry, dense_event_map, fanin_of, tile_taps
 
 ARCH = load_arch("45nm")
 
@@ -198,6 +199,128 @@ def test_row_stationary_reads_filter_rows_once_per_row_segment():
     assert acc.count("O", "glb", "write") == CONV.outputs  # each output written once
 
 
+def brute_taps(g: Geometry, start: int, size: int) -> int:
+    """Kernel taps inside the map for at least one of positions start..start+size-1."""
+    used = set()
+    for pos in range(start, start + size):
+        oy, ox = divmod(pos, g.Q)
+        for ky in range(g.k):
+            for kx in range(g.k):
+                y, x = oy * g.stride + ky - g.padding, ox * g.stride + kx - g.padding
+                if 0 <= y < g.H and 0 <= x < g.W:
+                    used.add((ky, kx))
+    return len(used)
+
+
+@settings(max_examples=40, deadline=None)
+@given(layers(), st.data())
+def test_tile_taps_equal_brute_force(g, data):
+    start = data.draw(st.integers(0, g.positions - 1))
+    size = data.draw(st.integers(1, g.positions - start))
+    assert tile_taps(g, np.array([start]), np.array([size]))[0] == brute_taps(g, start, size)
+
+
+def test_output_stationary_reuses_each_weight_over_its_tiles_positions():
+    """Dense OS, hand count (CONV, one PE, weights in its SRAM): a tile reads each weight
+    whose tap some of its positions use once and keeps it in a register for the others.
+    Row tiles of 5: rows 0 and 4 use 6 taps, rows 1-3 all 9, so 4·2·(6 + 3·9 + 6) = 312
+    reads, not one per MAC (1,352: the old count, still what 1-position tiles read); one
+    tile of the whole map reads every weight once (72). Without register room for a
+    channel's kt×k×k weights the nest falls back to a read per MAC."""
+    s = spec(CONV, weight_level="pe_sram")
+    reads = {p: D.nest_os(s, D.Tiling("os", k=1, p=p)).count("W", "pe_sram", "read")
+             for p in (1, 5, 25)}
+    assert reads == {1: DENSE_MACS, 5: 4 * 2 * (6 + 3 * 9 + 6), 25: CONV.weights}
+    acc = D.nest_os(s, D.Tiling("os", k=1, p=5))
+    assert acc.count("W", "register", "write") == 312  # each fill lands in a register
+    assert acc.count("W", "register", "read") == DENSE_MACS  # every MAC reads it there
+    tight = dataclasses.replace(s, free_register_bits=5 * 16 + 71)  # psums fit, 9 weights not
+    assert D.nest_os(tight, D.Tiling("os", k=1, p=5)).count("W", "pe_sram", "read") == DENSE_MACS
+    assert D.nest_os(tight, D.Tiling("os", k=1, p=5)).count("W", "register") == 0
+    # from the GLB in lockstep: one read serves both spatial chunks (multicast)
+    two = spec(CONV, chunks=((0, 15), (15, 10)))  # rows 0-2 | rows 3-4
+    shared = D.nest_os(two, D.Tiling("os", k=1, p=5)).count("W", "glb", "read")
+    assert shared == 4 * 2 * (6 + 3 * 9 + 6) / 2
+
+
+def test_output_stationary_spike_weights_once_per_tile_and_step_at_most():
+    """SNN OS: a weight is read at most once per use and at most once per tile and step.
+    Every input firing at every step (8 events per position over T = 4, C = 2): every weight
+    of a whole-map tile is used at each step, so 72 × 4 reads; a lone event's weights are
+    read once per use (its 9 taps × 4 channels × 3 events: the events are not recorded per
+    channel, so no reuse is claimed)."""
+    T = 4
+    full = spec(CONV, side="snn", event_map=np.full((5, 5), 2.0 * T), T=T, reg_bits=1024,
+                weight_level="pe_sram")
+    acc = D.nest_os(full, D.Tiling("os", k=2, p=8))
+    assert D.nest_os(full, D.Tiling("os", k=1, p=25)).count("W", "pe_sram", "read") == \
+        CONV.weights * T
+    assert acc.count("W", "pe_sram", "read") < acc.ops[("add", 16)]  # fewer than ACs
+    m = np.zeros((5, 5))
+    m[2, 2] = 3
+    lone = spec(CONV, side="snn", event_map=m, T=T, weight_level="pe_sram")
+    assert D.nest_os(lone, D.Tiling("os", k=1, p=25)).count("W", "pe_sram", "read") == \
+        4 * 9 * 3
+
+
+@settings(max_examples=30, deadline=None)
+@given(layers(), st.integers(0, 2**31), st.booleans(), st.integers(1, 3))
+def test_output_stationary_weight_reads_lie_between_one_per_weight_and_one_per_mac(
+        g, seed, dense, T):
+    """Per pass, a dense OS reads every weight some position uses at least once; no tile
+    reads more than one weight per MAC (the old count); doubling a tile never reads more."""
+    m = None if dense else np.random.default_rng(seed).integers(0, 3, (g.H, g.W)) * 1.0
+    side = "ann" if dense else "snn"
+    s = spec(g, side=side, event_map=m, T=T, reg_bits=1 << 16, weight_level="pe_sram")
+    used = g.K * g.C * tile_taps(g, np.array([0]), np.array([g.positions]))[0]
+    previous = math.inf
+    for p in D.pow2_upto(g.positions):
+        acc = D.nest_os(s, D.Tiling("os", k=1, p=p))
+        reads, macs = acc.count("W", "pe_sram", "read"), s.activity.accumulates_per_channel * g.K
+        assert reads <= macs + 1e-9
+        if dense:
+            assert reads >= used
+        if p < g.positions:  # the full size is no double of the previous
+            assert reads <= previous + 1e-9
+            previous = reads
+
+
+def test_compute_runs_at_the_partial_sums_the_tile_keeps_in_flight():
+    """Each accumulator keeps one partial sum and one output's sum is never split, so the
+    busiest PE does min(8 accumulators, partial sums in flight) MACs a cycle. CONV on one PE
+    (1,352 MACs): an `os k1 p1` tile takes 1,352 cycles, `k1 p2` 676, `k2 p4` (8 psums) 169;
+    the old formula gave ⌈1,352 / 8⌉ = 169 to all. A linear layer with one output per PE
+    (90 MACs on it) takes 90 cycles, not ⌈90 / 8⌉ = 12; the latency objective now picks a
+    tile with 8 partial sums."""
+    s = spec(CONV)
+    lm = SimpleNamespace(neurons_per_pe=(CONV.outputs,), outputs=CONV.outputs)
+    none = E.Traffic()
+
+    def compute(acc, macs=DENSE_MACS, layer=lm):
+        return E.ann_cycles(ARCH, SimpleNamespace(ann_macs=macs), layer, none, macs,
+                            with_bound=True, in_flight=acc.in_flight)[2]
+
+    got = {(k, p): compute(D.nest_os(s, D.Tiling("os", k=k, p=p)))
+           for k, p in ((1, 1), (1, 2), (2, 4), (4, 5))}
+    assert got == {(1, 1): 1352, (1, 2): 676, (2, 4): 169, (4, 5): 169}
+    ch = M.best_tiling(s, "os", lambda acc: (0.0, compute(acc)), "latency")
+    assert ch.cycles == 169 and ch.accesses.in_flight >= 8
+    rs = D.nest_rs(s, D.Tiling("rs", k=1, p=2))
+    assert compute(rs) == 676  # rs: kt × q psums
+    fc = Geometry(K=3, C=30, H=1, W=1, P=1, Q=1)
+    per_pe = SimpleNamespace(neurons_per_pe=(1, 1, 1), outputs=3)
+    acc = D.nest_os(spec(fc, groups=(1, 1, 1)), D.Tiling("os", k=1, p=1))
+    assert compute(acc, macs=90, layer=per_pe) == 30  # 30 MACs on each PE, one at a time
+    # the SNN: the busiest PE's accumulates of a step, at the same lanes (scatter: the PE's
+    # neurons); the LIF phase stays one neuron per accumulator
+    lc = SimpleNamespace(T=1, pe_work=np.array([[90.0, 10.0]]), pe_neurons=np.array([0, 0]),
+                         neuron=None, per_image=lambda a: a)
+    one = SimpleNamespace(neurons_per_pe=(1, 1), outputs=2)
+    assert E.compute_cycles(ARCH, lc, one)[0] == 90
+    assert E.compute_cycles(ARCH, lc, lm, in_flight=4)[0] == 23
+    assert E.compute_cycles(ARCH, lc, lm)[0] == 12  # 100 neurons: all 8 accumulators
+
+
 # ---------------------------------------------------------------------- capacity, conservation
 @settings(max_examples=25, deadline=None)
 @given(layers(), st.sampled_from(["os", "ws", "rs", "time_batched", "os_skip"]),
@@ -215,8 +338,10 @@ def test_the_mapper_never_overfills_a_level(g, df, reg_bits, pe_bytes, groups):
     t = ch.tiling
     kb, pb = max(sizes), g.positions
     assert t.k <= kb and t.p <= pb
-    if df.startswith("os"):
+    if df.startswith("os"):  # psums; weights too where they are reused from registers
         assert t.k * t.p * 16 <= reg_bits
+        if ch.accesses.count("W", "register"):
+            assert t.k * t.p * 16 + t.k * g.k * g.k * 8 <= reg_bits
     elif df == "ws":
         assert t.k * t.c * g.k * g.k * 8 <= reg_bits
         psums = kb * min(t.p, pb) * 16
