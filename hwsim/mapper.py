@@ -4,7 +4,8 @@ kept. Search here, evaluation in ``hwsim.dataflow``, pricing in ``hwsim.energy``
 
 Candidates are powers of two (and the full size) for each tile dimension, staged or not, each
 local level; a dimension that does not change any access (``ws``'s input-channel chunk,
-``time_batched``'s) takes the largest value that fits.
+``time_batched``'s) takes the largest value that fits (``ws``: beside the tile's partial sums
+when they are in registers, so a smaller chunk leaves room for a larger tile).
 """
 
 from __future__ import annotations
@@ -30,15 +31,17 @@ def candidates(spec: LayerSpec, dataflow: str) -> list[Tiling]:
         return [Tiling(dataflow, k, p, 1, s) for k in ks for p in ps for s in stages]
     if base == "ws":
         # ct only bounds the register tile (inputs are read once per k-tile whatever ct
-        # is): the largest that fits
+        # is): the largest that fits beside the tile's partial sums when they are registers
         out = []
         for k in ks:
-            cs = [c for c in pow2_upto(g.C)
-                  if k * c * g.k * g.k * spec.weight_bits <= spec.free_register_bits]
-            if cs:
-                out += [Tiling(dataflow, k, p, cs[-1], s, lv)
-                        for p in pow2_upto(max(spec.chunk_sizes)) for s in stages
-                        for lv in ("register", "pe_sram", "glb")]
+            for p in pow2_upto(max(spec.chunk_sizes)):
+                psums = max(spec.groups) * min(p, max(spec.chunk_sizes)) * spec.membrane_bits
+                for lv in ("register", "pe_sram", "glb"):
+                    room = spec.free_register_bits - (psums if lv == "register" else 0)
+                    cs = [c for c in pow2_upto(g.C)
+                          if k * c * g.k * g.k * spec.weight_bits <= room]
+                    if cs:
+                        out += [Tiling(dataflow, k, p, cs[-1], s, lv) for s in stages]
         return out
     if base == "rs":
         qs = pow2_upto(min(g.Q, max(spec.chunk_sizes)))

@@ -351,9 +351,12 @@ def test_the_mapper_never_overfills_a_level(g, df, reg_bits, pe_bytes, groups):
             assert psums + t.k * t.c * g.k * g.k * 8 <= reg_bits
     elif df == "rs":
         assert t.k * g.k * 8 + t.k * t.p * 16 + g.k * 8 <= reg_bits
-    else:
-        local = 4 * t.k * t.p * 16
-        assert (local <= reg_bits) if t.local == "register" else (local <= pe_bytes * 8)
+    else:  # T = 3 currents + V of the tile, beside one channel's weights
+        w = t.k * g.k * g.k * 8
+        if t.local == "register":
+            assert 4 * t.k * t.p * 16 + w <= reg_bits
+        else:  # (before: 4·kt·pt·16 ≤ PE SRAM, which a tile that fits exactly can exceed)
+            assert t.k * t.p * 16 + w <= reg_bits and 3 * t.k * t.p * 16 <= pe_bytes * 8
     if t.stage:
         assert s.window_positions * g.C * s.input_bits <= pe_bytes * 8
 
