@@ -249,14 +249,17 @@ def in_short(doc: dict) -> list[str]:
         f"{rng(conv_c, lambda x: our_cycles(x, best_ours(x)) / in_map_ideal(x))}"
         "× the in-map MACs / 1,024 (above 1: NoC latency, load imbalance).",
         f"- **fc layers with on-chip weights** ({names(fc_c)}): ours/SCALE-Sim best "
-        f"{rng(fc_c, best_ratio)}: ours runs them at {acc} MACs a cycle per PE with one output "
-        f"per PE (finding 1); SCALE-Sim's os uses 1 of its {doc['chip']['array_rows']} rows for "
-        "the single output pixel (difference 2).",
-        f"- **On-chip layers where our `os` is memory-bound** ({names(conv_m)}): our os / "
-        f"SCALE-Sim os {rng(conv_m, lambda x: our_cycles(x, 'os') / ss_cycles(x, 'os'))} "
-        "(our os fetches a weight per MAC, finding 2); our best / SCALE-Sim best "
-        f"{rng(conv_m, best_ratio)}.",
+        f"{rng(fc_c, best_ratio)}: a PE of ours owns "
+        + "/".join(sorted({str(ours_best(x)["neurons_per_pe_max"]) for _, x in fc_c}))
+        + f" output(s) there, so it runs at that many MACs a cycle, not {acc} (finding 1); "
+        f"SCALE-Sim's os uses 1 of its "
+        f"{doc['chip']['array_rows']} rows for the single output pixel (difference 2).",
     ]
+    if conv_m:
+        out.append(
+            f"- **On-chip layers where our `os` is memory-bound** ({names(conv_m)}): our os / "
+            f"SCALE-Sim os {rng(conv_m, lambda x: our_cycles(x, 'os') / ss_cycles(x, 'os'))}; "
+            f"our best / SCALE-Sim best {rng(conv_m, best_ratio)} (finding 2).")
     if dram:
         refetch = max(lay["scalesim"][d]["filter_fetches_per_weight"] for _, lay in dram
                       for d in SS if done(lay, d))
@@ -371,81 +374,124 @@ def tile_outputs(tiling: str) -> int | None:
     return int(m.group(2)) * int(m.group(3)) if m else None
 
 
+def before(doc: dict, key: str, lay: dict, df: str) -> dict | None:
+    """Our layer at the baseline's model state (``run.py --baseline``), or None."""
+    b = doc.get("baseline")
+    return b["networks"][key]["layers"][lay["name"]][df] if b and key in b["networks"] else None
+
+
 def findings(doc: dict) -> list[str]:
+    """The two defects this comparison found (fixed in docs/hwsim.md "Compute lanes" and
+    "Weight reuse in os"), with what they did before (the baseline) and do now."""
     nets = doc["networks"]
     acc = doc["chip"]["ours"]["accumulators"]
-    lines = []
-    # 1. compute term vs tiles
-    small = []
-    for key, net in nets.items():
-        for lay in net["layers"]:
-            for d in ("os", "rs"):
-                o = lay["ours"]["latency"][d]
-                k = tile_outputs(o["tiling"])
-                if o["bound"] == "compute" and k is not None and k < acc:
-                    small.append((key, lay["name"], d, o["tiling"], k,
-                                  o["compute_cycles"], lay["macs"], o["neurons_per_pe_max"]))
-    few = [(key, lay) for key, net in nets.items() for lay in net["layers"]
+    rows = [(key, lay) for key, net in nets.items() for lay in net["layers"]]
+    small = [(key, lay["name"], d, lay["ours"]["latency"][d]["tiling"])
+             for key, lay in rows for d in ("os", "rs")
+             if lay["ours"]["latency"][d]["bound"] == "compute"
+             and (tile_outputs(lay["ours"]["latency"][d]["tiling"]) or acc) < min(
+                 acc, lay["ours"]["latency"][d]["neurons_per_pe_max"])]
+    few = [(key, lay) for key, lay in rows
            if lay["ours"]["latency"]["os"]["neurons_per_pe_max"] < acc]
-    fc_x = [ss_cycles(lay, best_ss(lay)) / our_cycles(lay, best_ours(lay))
-            for net in nets.values() for lay in net["layers"] if lay["kind"] == "linear"
-            and lay["ours"]["latency"][best_ours(lay)]["bound"] == "compute"]
-    fc_lo, fc_hi = min(fc_x), max(fc_x)
-    fc_txt = "; ".join(
-        f"{lab} {lay['name']} ({lay['ours']['latency']['os']['neurons_per_pe_max']} output per "
-        f"PE on {lay['ours']['latency']['os']['pes_used']} PEs: ours "
-        f"{n0(our_cycles(lay, 'os'))} cycles; one accumulator per output would take "
-        f"{n0(one_acc(lay['ours']['latency']['os']))}"
-        f"; SCALE-Sim's best {n0(ss_cycles(lay, best_ss(lay)))})" for lab, lay in few)
+
+    def was(key, lay, df, field="cycles"):
+        b = before(doc, key, lay, df)
+        return f"{n0(b[field])} → " if b else ""
+
+    lines = [
+        f"1. **The compute term did not see the tile** (before: `energy.ann_cycles` compute = "
+        f"⌈busiest PE's MACs / {acc}⌉ for every tiling). All {acc} accumulators of a PE were "
+        "taken to be busy every cycle whatever the register tile held, although each keeps one "
+        "partial sum in its own register (`hwsim/compare.py` `_free`); that needs a tile of "
+        f"≥ {acc} partial sums, or a PE that splits one output's reduction over its "
+        "accumulators and adds the pieces at the end, which no loop nest described and no "
+        "count priced. **Fix** (`energy.lanes`, docs/hwsim.md \"Compute lanes\"): compute = "
+        f"busiest PE's MACs / min({acc}, partial sums its tile keeps in flight); a PE never "
+        "splits a reduction (the chip has no adder tree for it). With the latency objective "
+        "the mapper now picks tiles that fill the accumulators: "
+        + (f"{len(small)} compute-bound (layer, os/rs) results still use fewer partial sums "
+           "than the accumulators and the PE's outputs allow: "
+           + "; ".join(f"{k} {n} {d} `{t}`" for k, n, d, t in small)
+           if small else "no compute-bound os/rs result uses a tile of fewer partial sums "
+           "than the accumulators (or the PE's outputs, where fewer) allow")
+        + ". Where a PE owns fewer outputs than accumulators no tile fills them: "
+        + "; ".join(
+            f"{k} {lay['name']} ({lay['ours']['latency']['os']['neurons_per_pe_max']} output "
+            f"per PE on {lay['ours']['latency']['os']['pes_used']} PEs: ours, best dataflow, "
+            f"{was(k, lay, best_ours(lay))}{n0(our_cycles(lay, best_ours(lay)))} cycles; "
+            f"SCALE-Sim's best {n0(ss_cycles(lay, best_ss(lay)))})" for k, lay in few)
+        + ".",
+    ]
+    osw = [(key, lay) for key, lay in rows
+           if (before(doc, key, lay, "os") or lay["ours"]["latency"]["os"])
+           ["weight_fetches_per_weight"] > 1.5]
     lines.append(
-        f"1. **The compute term does not see the tile (term: `energy.ann_cycles` compute = "
-        f"⌈busiest PE's MACs / {acc}⌉).** It is the same for every tiling, i.e. all {acc} "
-        "accumulators of a PE are busy every cycle, whatever the register tile holds. Each "
-        "accumulator has one partial-sum register (`hwsim/compare.py` `_free`: \"the "
-        "accumulators' own registers hold one partial sum each\"), so that is only possible "
-        f"if the tile keeps ≥ {acc} partial sums in flight or if a PE splits one output's "
-        "reduction over its accumulators and adds their partial sums at the end — which no loop "
-        "nest describes and whose final adds are not counted. SCALE-Sim makes no such "
-        "assumption (in os a PE accumulates one output at a time), one reason its batch-1 fc "
-        "layers with on-chip weights take "
-        + (f"{fc_lo:.0f}×" if round(fc_lo) == round(fc_hi) else f"{fc_lo:.0f}–{fc_hi:.0f}×")
-        + " our cycles on its best dataflow (with the array shape, difference 2). In these "
-        "tables "
-        f"{len(small)} compute-bound (layer, `os`/`rs`) results use a register tile of fewer "
-        f"than {acc} partial sums and are still timed at {acc} MACs a cycle per PE, e.g. "
-        + "; ".join(f"{lab} {n} `{t}` ({k} partial sum{'s' if k > 1 else ''})"
-                    for lab, n, d, t, k, c, _, _ in small[:3])
-        + ". With the latency objective every tile then ties on compute and the mapper "
-        "(ties → first candidate) keeps the smallest. Where a PE owns fewer outputs than "
-        f"accumulators no tile can fill them without the split: {fc_txt}. Either the split is "
-        "part of the chip (then docs/hwsim.md should say so and price the extra adds) or the "
-        "compute term should be busiest PE's MACs / min(accumulators, partial sums the tile "
-        "keeps), so that the latency objective sees the tile.")
-    # 2. os weight re-reads
-    osb = [(key, lay) for key, net in nets.items() for lay in net["layers"]
-           if lay["ours"]["latency"]["os"]["bound"] != "compute"
-           and lay["ours"]["latency"]["os"]["weight_fetches_per_weight"] > 1.5]
-    if osb:
-        lines.append(
-            "2. **Our `os` fetches a weight for every MAC (term: `dataflow.nest_os`, "
-            "`_weights_from_home(spec, acc, macs, …)`).** The nest reads W from its home once "
-            "per MAC (÷ spatial chunks when multicast), although its register tile keeps `p` "
-            "positions that all use that weight. SCALE-Sim's os sends each weight into the "
-            f"array once per fold and reuses it across {doc['chip']['array_rows']} rows "
-            "(output pixels). Where the weights live in the GLB or DRAM this makes our os "
-            "memory-bound: "
-            + "; ".join(
-                f"{lab} {lay['name']} ({lay['ours']['latency']['os']['weight_level']}: each weight "
-                f"sent {lay['ours']['latency']['os']['weight_fetches_per_weight']:.1f}× "
-                f"(SCALE-Sim os: {lay['scalesim']['os']['filter_fetches_per_weight']:.1f}×), "
-                f"ours {n0(our_cycles(lay, 'os'))}, SCALE-Sim os {n0(ss_cycles(lay, 'os'))}, "
-                f"×{our_cycles(lay, 'os') / ss_cycles(lay, 'os'):.1f}; our rs "
-                f"{n0(our_cycles(lay, 'rs'))})" for lab, lay in osb)
-            + ". The nest is the SNN's output-stationary nest, which the ANN shares "
-            "(docs/hwsim.md); for a dense tile it could read each weight once per tile and reuse "
-            "it over the tile's p positions from a register (÷ p), as `rs` does per row "
-            "segment.")
+        "2. **Our `os` fetched a weight for every MAC** (before: `dataflow.nest_os` read W "
+        "from its home once per MAC, ÷ spatial chunks when multicast), although its register "
+        "tile keeps `p` positions that all use that weight; SCALE-Sim's os sends each weight "
+        f"into the array once per fold and reuses it across {doc['chip']['array_rows']} rows. "
+        "**Fix** (`LayerSpec.weight_fills`, docs/hwsim.md \"Weight reuse in os\"): the tile "
+        "takes its inputs channel by channel and reads each weight from home at its first "
+        "use, keeping it in a register (beside the partial sums) for the tile's other "
+        "positions, as `rs` does per row segment: exact for a dense tile; for events (SNN, "
+        "`os_skip`) min(uses, weights × tiles × steps), a bound. Weights sent per weight "
+        "(os, latency objective) and os cycles, "
+        + ("before → now" if doc.get("baseline") else "now")
+        + ": "
+        + "; ".join(
+            f"{k} {lay['name']} ({lay['ours']['latency']['os']['weight_level']}: "
+            f"{was(k, lay, 'os', 'weight_fetches_per_weight').replace(',', '')}"
+            f"{lay['ours']['latency']['os']['weight_fetches_per_weight']:.1f}× (SCALE-Sim os "
+            f"{lay['scalesim']['os']['filter_fetches_per_weight']:.1f}×); "
+            f"{was(k, lay, 'os')}{n0(our_cycles(lay, 'os'))} cycles, SCALE-Sim os "
+            f"{n0(ss_cycles(lay, 'os'))})" for k, lay in osw)
+        + ".")
     return lines
+
+
+def baseline_section(doc: dict) -> list[str]:
+    """Our totals and the ratios at the baseline's model state against now."""
+    b = doc.get("baseline")
+    if not b:
+        return []
+    out = ["## Ours before and after the fix", "",
+           f"Our cycles (latency objective) at commit `{b['commit'][:10]}` ({b['date']}, the "
+           "model state of the findings above) and now, against SCALE-Sim's *Total Cycles*:", "",
+           "| network | dataflow | ours before | ours now | ours/SCALE-Sim before | now |",
+           "|---|---|---:|---:|---:|---:|"]
+    for key, net in doc["networks"].items():
+        if key not in b["networks"]:
+            continue
+        lays, old_lays = net["layers"], b["networks"][key]["layers"]
+        for d, ss in (("os", "os"), ("ws", "ws"), ("rs", None), ("best", None)):
+            if d == "best":
+                now = sum(our_cycles(x, best_ours(x)) for x in lays)
+                old = sum(min(old_lays[x["name"]][e]["cycles"] for e in OURS) for x in lays)
+                ref = sum(ss_cycles(x, best_ss(x)) for x in lays)
+                open_ = any(not done(x, e) for x in lays for e in SS)
+            else:
+                now = sum(our_cycles(x, d) for x in lays)
+                old = sum(old_lays[x["name"]][d]["cycles"] for x in lays)
+                ref = sum(ss_cycles(x, ss) for x in lays) if ss else None
+                open_ = ss is not None and any(not done(x, ss) for x in lays)
+            mark = "≤ " if open_ else ""  # over a lower bound of SCALE-Sim's total
+            cells = ([f"{mark}{r2(old / ref)}", f"{mark}{r2(now / ref)}"] if ref
+                     else ["—", "—"])
+            out.append(f"| {net['label']} | {d} | {n0(old)} | {n0(now)} | " + " | ".join(cells)
+                       + " |")
+    out += ["", "`best`: per layer each side's fastest dataflow. Layers whose cycles changed by "
+            "more than 1 %:", "", "| layer | dataflow | before (tiling, bound) | now |",
+            "|---|---|---|---|"]
+    for key, net in doc["networks"].items():
+        for lay in net["layers"]:
+            for d in OURS:
+                old = before(doc, key, lay, d)
+                new = lay["ours"]["latency"][d]
+                if old and abs(new["cycles"] - old["cycles"]) > 0.01 * old["cycles"]:
+                    out.append(f"| {key} {lay['name']} | {d} | {n0(old['cycles'])} "
+                               f"(`{old['tiling']}`, {old['bound']}) | {n0(new['cycles'])} "
+                               f"(`{new['tiling']}`, {new['bound']}) |")
+    return out + [""]
 
 
 def readme(doc: dict) -> str:
@@ -520,6 +566,7 @@ def readme(doc: dict) -> str:
         "python benchmarks/scalesim/run.py                      # both networks",
         "python benchmarks/scalesim/run.py --networks compact   # the bundled model only",
         "python benchmarks/scalesim/run.py --readme-only        # this page from results.json",
+        "python benchmarks/scalesim/run.py --baseline OLD.json  # also: ours against OLD's",
         "```",
         "",
         "The venv's python is `--scalesim-python PATH`, or `$SCALESIM_PYTHON`, or "
@@ -603,8 +650,9 @@ def readme(doc: dict) -> str:
         "zero skipping), objective `latency` (for reference the default `energy` objective is in "
         "`results.json`), on the ANN placement (no membranes) with the policy's weight levels "
         "or all weights in the GLB, whichever is faster. A layer's cycles = max(compute, "
-        "memory) + NoC latency, compute = ⌈busiest PE's MACs / accumulators⌉ (MACs = taps inside "
-        "the map), memory = GLB bits / GLB bandwidth + DRAM bits / DRAM bandwidth or the busiest "
+        "memory) + NoC latency, compute = ⌈busiest PE's MACs / min(accumulators, partial sums "
+        "its register tile keeps in flight)⌉ (MACs = taps inside the map; `energy.lanes`), "
+        "memory = GLB bits / GLB bandwidth + DRAM bits / DRAM bandwidth or the busiest "
         "PE's SRAM port time, whichever is longer (`energy.ann_cycles`). The dense counts are "
         "built without images (a dense dataflow does not depend on the values); "
         + (f"for the bundled model they give the same per-layer cycles as `hwsim.simulate` on "
@@ -667,9 +715,9 @@ def readme(doc: dict) -> str:
         "",
     ]
     lines += differences(doc)
-    lines += ["", "## What the comparison suggests is wrong in our model", ""]
+    lines += ["", "## What the comparison found wrong in our model, and the fix", ""]
     lines += findings(doc)
-    lines += [""]
+    lines += [""] + baseline_section(doc)
     return "\n".join(lines)
 
 
@@ -719,9 +767,10 @@ def differences(doc: dict) -> list[str]:
                     f"{pct(lay['scalesim']['os']['mapping_efficiency'])}, utilisation "
                     f"{lay['scalesim']['os']['overall_util'] * 100:.1f} %" for lab, lay in fcs)
         + f"). Ours is {o['pes']} independent PEs of {o['accumulators']} accumulators that "
-        f"each own whole outputs; its compute term is the busiest PE's MACs / "
-        f"{o['accumulators']}, i.e. only the placement's load balance counts (finding 1 below "
-        "is what that misses).")
+        f"each own whole outputs; its compute term is the busiest PE's MACs / min("
+        f"{o['accumulators']}, the partial sums its tile keeps in flight), so a PE that owns "
+        f"fewer outputs than {o['accumulators']}, as in a batch-1 fc layer, idles "
+        "accumulators (finding 1 below).")
     # padding
     pad = [(key, lay, lay["ours"]["latency"]["os"]["macs_in_map"] / lay["macs"])
            for key, net in nets.items() for lay in net["layers"] if lay["shape"]["padding"]]
@@ -796,8 +845,8 @@ def differences(doc: dict) -> list[str]:
             "**Our memory side on chip.** Where the weights are on chip ours can still be "
             "memory-bound, on resources a systolic array does not have: "
             + "; ".join(f"{k} {n} {d} ({b})" for k, n, d, b in mb)
-            + ". `glb`: the shared GLB port (our os re-reads weights from the GLB, finding 2; "
-            "rs reads filter rows once per row segment); `pe_sram`: the busiest PE's SRAM "
+            + ". `glb`: the shared GLB port (os reads each weight from it once per register "
+            "tile, rs once per row segment); `pe_sram`: the busiest PE's SRAM "
             f"ports{port}, e.g. ws with its partial sums in the PE SRAM (a read-modify-write "
             "per MAC) where the register file cannot hold them. In SCALE-Sim partial sums move "
             "between neighbouring PEs and weights are reused across a fold.")

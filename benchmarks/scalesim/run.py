@@ -3,6 +3,7 @@
     python benchmarks/scalesim/run.py                       # both networks (~1.5 h on 2 cores)
     python benchmarks/scalesim/run.py --networks compact    # the bundled model only (~3 min)
     python benchmarks/scalesim/run.py --readme-only         # README.md from results.json
+    python benchmarks/scalesim/run.py --baseline OLD.json   # README compares ours with OLD's
 
 Runs in the project's environment (``pip install -e .``). SCALE-Sim (PyPI ``scalesim``) is never
 imported here: it runs in its own virtualenv (``--scalesim-python``, default
@@ -23,7 +24,8 @@ conv/linear layer, batch 1, 8-bit weights and activations:
    for reference with the default ``energy`` objective. The layer's activity is dense (no zero
    skipping: SCALE-Sim computes every MAC), so no images are needed; for the bundled model the
    same cycles are checked against ``hwsim.simulate`` on 8 real images (``--no-verify`` skips).
-   Per layer: cycles and their parts (compute = the busiest PE's MACs / accumulators, memory =
+   Per layer: cycles and their parts (compute = the busiest PE's MACs / min(accumulators, the
+   partial sums its tile keeps in flight), memory =
    GLB bits / GLB bandwidth + DRAM bits / DRAM bandwidth, NoC latency).
 
 Writes ``results.json`` and ``README.md`` (tables and the explanation of every systematic
@@ -423,7 +425,8 @@ def our_context(nodes, graph_source, arch):
 
 def ours(nodes, graph_source, arch, objective: str) -> dict:
     """Our dense ANN dataflows per layer: cycles, the compute term (the busiest PE's MACs /
-    accumulators, ``energy.ann_cycles`` with no traffic), the NoC latency, the bits each memory
+    its lanes, min(accumulators, the tile's partial sums), ``energy.ann_cycles`` with no
+    traffic), the NoC latency, the bits each memory
     level moves and the shared path's time (GLB bits / GLB bandwidth + DRAM bits / DRAM
     bandwidth); tiling and placement. Whatever the layer's cycles exceed compute + NoC by is
     the memory side of the model (``energy.ann_cycles``)."""
@@ -440,7 +443,8 @@ def ours(nodes, graph_source, arch, objective: str) -> dict:
         for lc, cost in zip(counts, r.layers):
             lm = placement.layer(lc.name)
             macs = sum(v for (op, _), v in cost.accesses.ops.items() if op == "mult")
-            compute = E.ann_cycles(arch, lc, lm, E.Traffic(), macs) - noc
+            compute = E.ann_cycles(arch, lc, lm, E.Traffic(), macs,
+                                   in_flight=cost.accesses.in_flight) - noc
             bits = {lv: float(b) for lv, b in cost.traffic.bits.items()}
             limit = getattr(cost, "bound", "") or (
                 "compute" if cost.cycles - noc <= compute * (1 + 1e-12) else "memory")
@@ -492,6 +496,19 @@ def verify_against_simulate(arch, ours_compact: dict, objective: str) -> dict:
     return {"images": 8, "objective": objective, "max_relative_difference": worst}
 
 
+def baseline(path: Path) -> dict:
+    """Our per-layer results (latency objective) of an earlier ``results.json``: the model state
+    the README compares ours against ("Ours before and after")."""
+    old = json.loads(path.read_text())
+    keep = ("cycles", "compute_cycles", "bound", "tiling", "weight_fetches_per_weight")
+    return {"date": old["date"], "commit": old["project"]["commit"],
+            "networks": {key: {"layers": {lay["name"]: {df: {k: o[k] for k in keep}
+                                                        for df, o in lay["ours"]["latency"]
+                                                        .items()}
+                                          for lay in net["layers"]}}
+                         for key, net in old["networks"].items()}}
+
+
 def git_state() -> dict:
     def git(*a):
         return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout
@@ -517,6 +534,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-verify", action="store_true",
                     help="skip the check against hwsim.simulate on 8 bundled images")
     ap.add_argument("--readme-only", action="store_true")
+    ap.add_argument("--baseline", type=Path,
+                    help="an earlier results.json whose ours to compare against (default: the "
+                    "baseline the current results.json keeps, if any)")
     args = ap.parse_args(argv)
 
     if args.readme_only:
@@ -561,6 +581,11 @@ def main(argv=None) -> int:
            "scalesim_wall_s": ss_wall, "scalesim_runs": ss_runs,
            "total_wall_s": time.perf_counter() - started,
            "our_seconds": our_s, "verify": verify, "networks": {}}
+    previous = HERE / "results.json"
+    if args.baseline:
+        doc["baseline"] = baseline(args.baseline)
+    elif previous.exists() and "baseline" in (kept := json.loads(previous.read_text())):
+        doc["baseline"] = kept["baseline"]
     for name, (label, _, _) in nets.items():
         layers = []
         for r in shapes[name]:
