@@ -180,7 +180,8 @@ def map_layer(arch: ArchConfig, mapping, nodes, node: Node, dataflow: str,
         return e - breakdown(arch, acc).get("noc_path", 0.0) if cost_name == "no_path" else e
 
     def cost(acc):
-        return energy(acc), E.ann_cycles(arch, lc, lm, E.traffic(acc), macs)
+        return energy(acc), E.ann_cycles(arch, lc, lm, E.traffic(acc), macs,
+                                         in_flight=acc.in_flight)
 
     start = time.perf_counter()
     try:

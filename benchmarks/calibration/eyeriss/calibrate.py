@@ -312,13 +312,14 @@ def evaluate_layer(arch: ArchConfig, mapping, nodes, node: Node, variant: str, z
 
     def cost(acc):
         a = finish(acc)
-        return sum(E.price(a, arch, "ann").values()), E.ann_cycles(arch, lc, lm, E.traffic(a),
-                                                                    macs)
+        return sum(E.price(a, arch, "ann").values()), E.ann_cycles(
+            arch, lc, lm, E.traffic(a), macs, in_flight=acc.in_flight)  # the nest's own tile
 
     ch = M.best_tiling(spec, "rs_skip" if skip else "rs", cost)
     acc = finish(ch.accesses)
     t = E.traffic(acc)
-    cycles, limit, compute = E.ann_cycles(arch, lc, lm, t, macs, with_bound=True)
+    cycles, limit, compute = E.ann_cycles(arch, lc, lm, t, macs, with_bound=True,
+                                          in_flight=ch.accesses.in_flight)
     return {"layer": node.name, "tiling": ch.tiling.describe(), "staged": ch.tiling.stage,
             "parts_pj": E.price(acc, arch, "ann"), "cycles": cycles, "bound": limit,
             "compute_cycles": compute, "pes_used": lm.pes_used,
