@@ -178,6 +178,10 @@ def ours_terms(arch, ours) -> dict:
             parts["dram"] += dram
             terms["analog_current"] += lm.neurons * T * add
             parts["compute"] += lm.neurons * T * add
+            if steps_computed < T:  # computed once: the current stored, read at every step
+                stored = lm.neurons * (vw + T * vr)
+                terms["analog_current"] += stored
+                parts["membrane"] += stored
         else:
             acs = L["snn_acs"]
             terms["synaptic_op"] += acs * (add + wr + vr + vw)
