@@ -1,12 +1,13 @@
 """Membrane width on the chip: accuracy and energy of the bundled model as
 ``precision.membrane_bits`` narrows (everything else the default 45 nm chip).
 
-    python benchmarks/membrane_bits.py [--samples 200] [--bits 24,16,12,10,8,6,4]   # ~1.5 min
+    python benchmarks/membrane_bits.py [--samples 200] [--bits 24,16,12,10,8,6,4]   # 1.5-3 min
 
 The chip simulates its membranes in the width it is given (``model.neuron.MembraneFormat``:
 B-bit two's complement, per-layer power-of-two LSB covering ±4 thresholds, the output
 accumulator sized for no overflow; floor, saturating); every point's spikes are checked
-against the PyTorch model run with the same format. Writes membrane_bits.md and .json here.
+against the PyTorch model run with the same format. Writes membrane_bits.json here and prints
+the table of membrane_bits.md (its prose is written by hand).
 """
 
 from __future__ import annotations
