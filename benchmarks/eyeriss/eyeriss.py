@@ -1,6 +1,6 @@
 """The Eyeriss dataflow comparison (Chen, Emer, Sze, ISCA 2016), in shape, on our dataflow model.
 
-    python benchmarks/eyeriss/eyeriss.py            # ~7 s on 2 cores; writes results.json
+    python benchmarks/eyeriss/eyeriss.py            # ~8-10 s on 2 cores; writes results.json
 
 The paper compares dataflows on AlexNet's five CONV layers under the same chip area and finds
 row-stationary (RS) the most energy-efficient, 1.4x to 2.5x better than the others. Here the
