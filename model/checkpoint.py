@@ -278,21 +278,29 @@ def load(path: str | os.PathLike, stages: tuple[str, ...] = STAGES) -> Checkpoin
             w = values.get(n.name) if (n.synaptic and shape) else None
             if w is None:
                 continue
-            if not isinstance(w, torch.Tensor) or not w.is_floating_point():
-                raise CheckpointError(f"{path}: {key}.{n.name} is a "
-                                      f"{getattr(w, 'dtype', type(w).__name__)}; expected a "
-                                      f"float tensor")
-            if tuple(w.shape) != shape:
-                what = "weight" if key == "weights" else "bias"
-                raise CheckpointError(f"{path}: layer {n.name} {what} shape "
-                                      f"{tuple(w.shape)} != {shape}")
-            bad = int((~torch.isfinite(w)).sum())
-            if bad:
-                raise CheckpointError(f"{path}: {key}.{n.name} holds {bad} NaN or infinite "
-                                      f"values; expected finite numbers")
+            what = "weight" if key == "weights" else "bias"
+            _check_tensor(path, f"{key}.{n.name}", w, shape,
+                          f"layer {n.name} {what} shape {_shape(w)} != {shape}")
     _check_neurons(ckpt, nodes, path)
     _check_batch_norm(ckpt, nodes, path)
     return ckpt
+
+
+def _shape(t) -> tuple:
+    return tuple(getattr(t, "shape", ()))
+
+
+def _check_tensor(path: Path, where: str, t, shape: tuple, wrong_shape: str) -> None:
+    """A finite float tensor of ``shape``; else one line (``wrong_shape`` for a bad shape)."""
+    if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+        raise CheckpointError(f"{path}: {where} is a {getattr(t, 'dtype', type(t).__name__)}; "
+                              f"expected a float tensor")
+    if tuple(t.shape) != shape:
+        raise CheckpointError(f"{path}: {wrong_shape}")
+    bad = int((~torch.isfinite(t)).sum())
+    if bad:
+        raise CheckpointError(f"{path}: {where} holds {bad} NaN or infinite values; expected "
+                              f"finite numbers")
 
 
 def _check_batch_norm(ckpt: Checkpoint, nodes, path: Path) -> None:
@@ -319,17 +327,8 @@ def _check_batch_norm(ckpt: Checkpoint, nodes, path: Path) -> None:
         for key in keys:
             t = entry[key]
             where = f"batch_norm.{n.name}.{key}"
-            if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-                raise CheckpointError(f"{path}: {where} is a "
-                                      f"{getattr(t, 'dtype', type(t).__name__)}; expected a "
-                                      f"float tensor")
-            if tuple(t.shape) != shape:
-                raise CheckpointError(f"{path}: {where} has shape {tuple(t.shape)}; expected "
-                                      f"{shape} (one per output channel)")
-            bad = int((~torch.isfinite(t)).sum())
-            if bad:
-                raise CheckpointError(f"{path}: {where} holds {bad} NaN or infinite values; "
-                                      f"expected finite numbers")
+            _check_tensor(path, where, t, shape, f"{where} has shape {_shape(t)}; expected "
+                                                 f"{shape} (one per output channel)")
             if key == "running_var" and bool((t < 0).any()):
                 raise CheckpointError(f"{path}: {where} has negative values (min "
                                       f"{t.min().item():.3g}); a variance is >= 0")

@@ -21,16 +21,22 @@ ARCH = load_arch("45nm")
 
 
 # ------------------------------------------------------------------------------- tile geometry
-def brute_window(g: Geometry, event_map: np.ndarray, start: int, size: int) -> float:
-    """Events in the union of the receptive fields of positions start..start+size-1."""
-    seen = np.zeros((g.H, g.W), bool)
+def in_map_taps(g: Geometry, start: int, size: int):
+    """(y, x, ky, kx) of every kernel tap inside the map, for positions start..start+size-1."""
     for pos in range(start, start + size):
         oy, ox = divmod(pos, g.Q)
         for ky in range(g.k):
             for kx in range(g.k):
                 y, x = oy * g.stride + ky - g.padding, ox * g.stride + kx - g.padding
                 if 0 <= y < g.H and 0 <= x < g.W:
-                    seen[y, x] = True
+                    yield y, x, ky, kx
+
+
+def brute_window(g: Geometry, event_map: np.ndarray, start: int, size: int) -> float:
+    """Events in the union of the receptive fields of positions start..start+size-1."""
+    seen = np.zeros((g.H, g.W), bool)
+    for y, x, _, _ in in_map_taps(g, start, size):
+        seen[y, x] = True
     return float(event_map[seen].sum())
 
 
@@ -201,15 +207,7 @@ def test_row_stationary_reads_filter_rows_once_per_row_segment():
 
 def brute_taps(g: Geometry, start: int, size: int) -> int:
     """Kernel taps inside the map for at least one of positions start..start+size-1."""
-    used = set()
-    for pos in range(start, start + size):
-        oy, ox = divmod(pos, g.Q)
-        for ky in range(g.k):
-            for kx in range(g.k):
-                y, x = oy * g.stride + ky - g.padding, ox * g.stride + kx - g.padding
-                if 0 <= y < g.H and 0 <= x < g.W:
-                    used.add((ky, kx))
-    return len(used)
+    return len({(ky, kx) for _, _, ky, kx in in_map_taps(g, start, size)})
 
 
 @settings(max_examples=40, deadline=None)
