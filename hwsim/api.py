@@ -316,7 +316,7 @@ class Accuracy(_Record):
     """Accuracies on the simulated images (fractions) and the bit-exact check; None where not
     run or not checked, or where an older report lacks the key."""
 
-    snn: float  # the chip's SNN
+    snn: float | None  # the chip's SNN; None: the inputs have no labels
     reference: float | None  # the full-precision model on the event datapath
     reference_datapath: str | None = field(default=None, kw_only=True)
     ann: float | None  # the ANN baseline
@@ -683,9 +683,6 @@ def _images(ckpt: C.Checkpoint, data: Data, samples: int | None):
     if not isinstance(data, ArraySet | FolderSet):
         raise UsageError(f"data: expected a path, a model.data.ArraySet or FolderSet, or None; "
                          f"got {type(data).__name__}")
-    if data.labels is None:
-        raise UsageError(f"data {data.source or '(ArraySet)'}: no labels; the report's accuracy "
-                         "needs them")
     if tuple(data.input_shape) != tuple(ckpt.input_shape):
         raise UsageError(f"data {data.source or '(dataset)'}: inputs are "
                          f"{describe_input(data.input_shape)} but the model expects "

@@ -99,11 +99,12 @@ def summary(report: dict) -> str:
         f"model {m['name'] or m['architecture']} ({m['architecture']}, {m['dataset']}, "
         f"T={m['timesteps']}) on {ar['name']} ({ar['node_nm']} nm, {ar['pes']} PEs, "
         f"{ar['clock_hz'] / 1e6:.0f} MHz, {ar['schedule']}), {report['samples']} images",
-        f"accuracy: simulator {acc['snn']:.4f}, full-precision model "
-        f"{'not run' if acc['reference'] is None else format(acc['reference'], '.4f')}, "
-        f"ANN ({acc.get('ann_model') or 'same weights, ReLU'}) "
-        f"{'not run' if ann_acc is None else format(ann_acc, '.4f')};"
-        f" functional_match {match_s}",
+        (f"accuracy: simulator {acc['snn']:.4f}, full-precision model "
+         f"{'not run' if acc['reference'] is None else format(acc['reference'], '.4f')}, "
+         f"ANN ({acc.get('ann_model') or 'same weights, ReLU'}) "
+         f"{'not run' if ann_acc is None else format(ann_acc, '.4f')};"
+         if acc["snn"] is not None else "accuracy: none (the inputs have no labels);")
+        + f" functional_match {match_s}",
         f"headline pair: SNN {sel['snn']} vs ANN {sel['ann']}",
         f"SNN energy/image {_eng(s['energy_pj']['total'])} = {parts(s['energy_pj'], SNN_PARTS)}",
         f"ANN energy/image {_eng(a['energy_pj']['total'])} = {parts(a['energy_pj'], ANN_PARTS)}",

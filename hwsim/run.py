@@ -51,12 +51,12 @@ def overrides(pes: int | None = None, membrane: str | None = None, weights: str 
 
 
 def load_images(ckpt: C.Checkpoint, data: str | None, samples: int | None, seed: int = 0):
-    """The test inputs to simulate (bundled sample by default) and how many to use. They
-    must have labels: the report's accuracy (and its check against the PyTorch model's
-    predictions) needs them."""
+    """The test inputs to simulate (bundled sample by default) and how many to use. Inputs
+    without labels (an .npy, an npz with 'x' only) are simulated too: energy, latency and the
+    bit-exact check need none; the report's accuracies are then null."""
     if data:
         ds = load_splits(data, ckpt.input_shape, ckpt.num_classes, need_train=False,
-                         seed=seed).test
+                         seed=seed, need_labels=False).test
     else:
         ds = bundled_sample()
         if ds.input_shape != tuple(ckpt.input_shape):
@@ -82,10 +82,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--arch", default="45nm",
                     help="config: a name (45nm), or a path (configs/45nm.yaml)")
     ap.add_argument("--model", help="checkpoint (default: the bundled DIET-SNN)")
-    ap.add_argument("--data", help="data folder, or an .npz of inputs 'x' and labels 'y' "
-                    "(uint8 or float, (N, C, H, W) or (N, H, W, C) as the model's input); its "
-                    "test split is simulated; labels are required (the report has accuracy). "
-                    "Default: the bundled CIFAR-10 sample; formats in docs/data.md")
+    ap.add_argument("--data", help="data folder, an .npz of inputs 'x' and labels 'y', or "
+                    "an .npy of inputs (uint8 or float, (N, C, H, W) or (N, H, W, C) as the "
+                    "model's input); its test split is simulated; without labels the report "
+                    "has no accuracy. Default: the bundled CIFAR-10 sample; formats in "
+                    "docs/data.md")
     ap.add_argument("--samples", type=int, help="images to simulate (default: 200, or all if "
                                                 "fewer)")
     ap.add_argument("--timesteps", type=int, help="override T")

@@ -19,6 +19,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -104,8 +105,8 @@ class FunctionalPass:
     """What the chip's datapath computed on a set of images (the events went to a callback)."""
 
     samples: int
-    correct: int = 0
-    reference_correct: int | None = None  # None: the reference was not run
+    correct: int | None = 0  # None: the inputs have no labels
+    reference_correct: int | None = None  # None: the reference was not run (or no labels)
     match: MatchReport | None = None  # None: the check was not run
     reference_datapath: str | None = None
     ann_correct: int | None = None  # None: the ANN was not run
@@ -125,8 +126,10 @@ def functional_pass(ckpt: Checkpoint, stored, data: Dataset, T: int, *, max_batc
     :func:`ann_baseline`) runs instead of the SNN's weights. The one functional loop of
     ``hwsim.run`` and ``hwsim.sweep``."""
     ref_model = reference_model(ckpt, stored) if reference else None
+    labelled = data.labels is not None  # without labels: no accuracies, all else the same
     out = FunctionalPass(samples=len(data), match=MatchReport() if check else None,
-                         reference_correct=0 if reference else None)
+                         correct=0 if labelled else None,
+                         reference_correct=0 if reference and labelled else None)
     if reference:
         out.reference_datapath = ("full-precision float32 weights and membranes on the event "
                                   "datapath")
@@ -157,18 +160,22 @@ def functional_pass(ckpt: Checkpoint, stored, data: Dataset, T: int, *, max_batc
                 out.match.add(compare_with_model(stored, x, T, res, model_out))
                 res.spikes.clear()
                 del model_out
-            on_events(res.events, len(y))
-            labels = y.numpy()
-            out.correct += int((res.logits.argmax(1) == labels).sum())
+            n = len(x)
+            on_events(res.events, n)
             if act is not None:
-                on_ann(act, len(y))
-                out.ann_correct = (out.ann_correct or 0) + int((act.logits.argmax(1)
-                                                                == labels).sum())
-            if reference:
-                out.reference_correct += int((ref_logits.argmax(1) == labels).sum())
-            seen += len(y)
-            bar.update(len(y))
-            bar.set_postfix(acc=f"{out.correct / seen:.3f}")
+                on_ann(act, n)
+            if labelled:
+                labels = y.numpy()
+                out.correct += int((res.logits.argmax(1) == labels).sum())
+                if act is not None:
+                    out.ann_correct = (out.ann_correct or 0) + int((act.logits.argmax(1)
+                                                                    == labels).sum())
+                if reference:
+                    out.reference_correct += int((ref_logits.argmax(1) == labels).sum())
+            seen += n
+            bar.update(n)
+            if labelled:
+                bar.set_postfix(acc=f"{out.correct / seen:.3f}")
     finally:
         if pool:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -218,9 +225,10 @@ def simulate(ckpt: Checkpoint, arch: ArchConfig, data: Dataset, samples: int,
         warnings.simplefilter("always")
         mapping = map_network(layer_graph(ckpt), arch)
     counter = Counter(mapping, T, first_layer_once=arch.policy.first_layer == "once")
-    # a class-balanced subset (the data may be sorted by class)
-    subset = data.subset(stratified_indices(data.labels, samples)) if samples < len(data) \
-        else data
+    # a class-balanced subset (the data may be sorted by class); without labels the first ones
+    subset = data if samples >= len(data) else data.subset(
+        stratified_indices(data.labels, samples) if data.labels is not None
+        else np.arange(samples))
     fp = functional_pass(ckpt, stored, subset, T, max_batch=opts.batch_size, check=opts.check,
                          reference=opts.reference, on_events=counter.add,
                          progress=opts.progress, on_ann=counter.add_ann, ann_model=ann_model)
@@ -234,13 +242,14 @@ def simulate(ckpt: Checkpoint, arch: ArchConfig, data: Dataset, samples: int,
     return report
 
 
-def accuracy_summary(arch: ArchConfig, correct: int, reference_correct: int | None,
+def accuracy_summary(arch: ArchConfig, correct: int | None, reference_correct: int | None,
                      samples: int, match: MatchReport | None,
                      reference_datapath: str | None = None,
                      ann_correct: int | None = None) -> dict:
-    """The report's ``accuracy`` object (``match`` None: the check was not run)."""
+    """The report's ``accuracy`` object (``match`` None: the check was not run; ``correct``
+    None: the inputs have no labels)."""
     return {
-        "snn": correct / samples,
+        "snn": None if correct is None else correct / samples,
         "reference": None if reference_correct is None else reference_correct / samples,
         "reference_datapath": reference_datapath,
         "ann": None if ann_correct is None else ann_correct / samples,

@@ -119,12 +119,13 @@ def dataset_info(name: str) -> tuple[int, int, dict]:
 def load_splits(data_dir: str | Path, input_shape: int | tuple[int, int, int],
                 num_classes: int, *, limit: int | None = None, val_fraction: float = 0.1,
                 seed: int = 0, need_train: bool = True, need_test: bool = True,
-                train_limit: int | None = None) -> Splits:
+                train_limit: int | None = None, need_labels: bool = True) -> Splits:
     """Train (minus a per-class validation hold-out), validation and test splits.
 
     ``input_shape`` is the model's input (C, H, W) (an int: the image size, any channels);
     array files are laid out against it. Every split must have labels (the commands report
-    accuracy): inputs without labels are one :class:`~model.data.DataError`.
+    accuracy): inputs without labels are one :class:`~model.data.DataError`, unless
+    ``need_labels`` is False (the test split of ``hwsim.run``: energy without accuracy).
     ``limit`` takes a stratified subset of that many images of the training split (before the
     validation hold-out) and of the test split; ``train_limit`` one of the training images
     only, after the hold-out (validation and test stay whole: quick studies that still select
@@ -144,7 +145,8 @@ def load_splits(data_dir: str | Path, input_shape: int | tuple[int, int, int],
             train = train.subset(D.stratified_indices(train.labels, train_limit, seed))
     if need_test:
         test = D.load_split(data_dir, "test", input_shape, num_classes)
-        _check_classes(test, num_classes)
+        if need_labels or test.labels is not None:
+            _check_classes(test, num_classes)
         if limit:
             _check_limit("--limit", limit, len(test), "test", data_dir)
             test = test.subset(D.stratified_indices(test.labels, limit, seed))

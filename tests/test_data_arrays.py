@@ -231,12 +231,8 @@ BAD = {
                        ["'x' and 'images' could each hold the test inputs"]),
     "int dtype": (lambda p: np.savez(p, x=np.zeros((4, 8, 8), np.int64), y=[0] * 4),
                   ["'x' has dtype int64; expected one of uint8, float16, float32, float64"]),
-    "no labels": (lambda p: np.savez(p, x=np.zeros((4, 8, 8))),
-                  ["inputs without labels", "accuracy"]),
     "not npz": (lambda p: p.write_text("x,y\n1,2\n"), ["d.npz: not an npy or npz file"]),
     "missing file": (lambda p: None, ["d.npz: data file does not exist"]),
-    "npy inputs only": (lambda p: np.save(p.with_suffix(".npy"), np.zeros((4, 8, 8))),
-                        ["d.npy: inputs without labels", "store 'y' beside 'x' in an npz"]),
     "pickle as npy": (lambda p: p.with_suffix(".npy").write_bytes(pickle.dumps([1, 2])),
                       ["d.npy: a Python pickle; refused, nothing of it was run"]),
 }
@@ -258,3 +254,30 @@ def test_bad_array_files_are_one_line(case, tmp_path, capsys):
     assert e.value.code == 2 and len(lines) == 1 and "Traceback" not in err, err
     for s in says:
         assert s in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("name", ["d.npy", "d.npz"])
+def test_inputs_without_labels_are_simulated_without_accuracy(name, tmp_path, capsys):
+    """hwsim.run needs no labels for energy, latency and the bit-exact check: an .npy (or an
+    npz with 'x' only) runs, its accuracies are null; commands that report accuracy refuse it."""
+    from hwsim.report_schema import validate
+    from hwsim.run import main
+    from model.evaluate import main as evaluate
+
+    custom_checkpoint(tmp_path / "m.pt", (1, 8, 8))
+    x = np.random.default_rng(0).random((6, 8, 8), dtype=np.float32) * 4
+    path = tmp_path / name
+    np.save(path, x) if name.endswith(".npy") else np.savez(path, x=x)
+    rep = main(["--model", str(tmp_path / "m.pt"), "--data", str(path), "--quiet",
+                "--arch", "45nm_fp32", "--threads", "1", "--json", str(tmp_path / "r.json")])
+    out = capsys.readouterr().out
+    acc = rep["accuracy"]
+    assert acc["snn"] is None and acc["reference"] is None and acc["ann"] is None
+    assert acc["functional_match"] is True and acc["spikes_compared"] > 0
+    assert rep["samples"] == 6 and rep["snn"]["energy_pj"]["total"] > 0
+    assert "accuracy: none (the inputs have no labels)" in out
+    assert validate(rep) == []
+    with pytest.raises(SystemExit) as e:
+        evaluate(["--model", str(tmp_path / "m.pt"), "--data", str(path)])
+    assert e.value.code == 2
+    assert "inputs without labels" in capsys.readouterr().err
