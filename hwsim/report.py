@@ -22,6 +22,14 @@ def _eng(pj: float) -> str:
     return f"{pj:.1f} pJ"
 
 
+def _time(seconds: float) -> str:
+    """A latency with a readable unit (input in s): s, ms down to 0.1 ms, µs, ns."""
+    for unit, f, low in (("s", 1.0, 1.0), ("ms", 1e3, 0.1), ("µs", 1e6, 1.0)):
+        if abs(seconds) * f >= low:
+            return f"{seconds * f:.3f} {unit}"
+    return f"{seconds * 1e9:.1f} ns"
+
+
 def _num(v: float) -> str:
     for unit, f in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(v) >= f:
@@ -69,7 +77,7 @@ def dataflow_table(report: dict) -> str:
                                               ("headline", d["selected"][side] == name)) if ok)
             rows.append([side.upper(), name, _eng(e["total"]),
                          ", ".join(f"{k} {_eng(e[k])}" for k in top),
-                         _num(round(r["latency_cycles"])), f"{r['latency_s'] * 1e3:.3f} ms",
+                         _num(round(r["latency_cycles"])), _time(r["latency_s"]),
                          r["weights"], mark])
         for name, why in d["infeasible"][side].items():
             rows.append([side.upper(), name, "-", "does not fit: " + why[:60], "", "", "", ""])
@@ -109,8 +117,8 @@ def summary(report: dict) -> str:
         f"SNN energy/image {_eng(s['energy_pj']['total'])} = {parts(s['energy_pj'], SNN_PARTS)}",
         f"ANN energy/image {_eng(a['energy_pj']['total'])} = {parts(a['energy_pj'], ANN_PARTS)}",
         f"latency/image: SNN {_num(round(s['latency_cycles']))} cycles "
-        f"({s['latency_s'] * 1e3:.3f} ms), ANN {_num(round(a['latency_cycles']))} cycles "
-        f"({a['latency_s'] * 1e3:.3f} ms)",
+        f"({_time(s['latency_s'])}), ANN {_num(round(a['latency_cycles']))} cycles "
+        f"({_time(a['latency_s'])})",
         f"spike rate: {s['mean_spike_rate']:.3f} spikes per LIF neuron over all T "
         f"(the paper's Eq. 18 over the network, weighted by neurons)",
     ]
