@@ -101,6 +101,44 @@ def test_spikingjelly_export_runs_here_bit_for_bit(variant):
     assert torch.equal(out.argmax(1), mine.logits.argmax(1))
 
 
+def test_spikingjelly_soft_reset_is_read_with_reset_leaked():
+    """SpikingJelly's soft reset (``v_reset=None``) has no NIR form (its exporter refuses it):
+    the graph of the hard-reset twin (same weights) read with ``reset="leaked"`` runs the
+    soft-reset network bit for bit."""
+    pytest.importorskip("spikingjelly", reason="spikingjelly not installed")
+    from spikingjelly.activation_based import functional, neuron
+    from spikingjelly.activation_based.nir_exchange import to_nir as sj_to_nir
+
+    def make(v_reset):
+        return torch.nn.Sequential(
+            torch.nn.Conv2d(2, 8, 3, padding=1, bias=False),
+            neuron.LIFNode(tau=2.0, decay_input=False, v_reset=v_reset), torch.nn.AvgPool2d(2),
+            torch.nn.Flatten(), torch.nn.Linear(128, 5, bias=False))
+
+    torch.manual_seed(0)
+    soft = scaled(make(None))
+    hard = make(0.0)
+    hard.load_state_dict(soft.state_dict())
+    x = torch.rand(16, 2, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(NotImplementedError):
+            sj_to_nir.export_to_nir(soft, x[:1])
+        graph = sj_to_nir.export_to_nir(hard, x[:1])
+    ck = from_nir(graph, timesteps=T, reset="leaked")
+    functional.reset_net(soft)
+    rec = record(soft, neuron.BaseNode)
+    with torch.no_grad():
+        out = sum(soft(x) for _ in range(T))
+    mine = ours(ck, x)
+    theirs = torch.stack(rec[1])
+    assert theirs.sum() > 0
+    assert torch.equal(theirs, mine.spikes["_0"])
+    assert torch.equal(out, mine.logits)
+    hard_reading = ours(from_nir(graph, timesteps=T), x)  # NIR's own (hard) reset differs
+    assert not torch.equal(hard_reading.spikes["_0"], mine.spikes["_0"])
+
+
 def test_snntorch_graph_runs_here_bit_for_bit():
     """snnTorch 1.0.0's ``export_to_nir`` fails NIR 1.0.8's type inference on conv nets (its
     Leaky writes scalar parameters of shape ()); the graph its own extractor builds just
