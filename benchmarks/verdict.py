@@ -38,7 +38,7 @@ sys.path.insert(0, str(HERE))
 
 from arch_configs import load_arch  # noqa: E402
 from hwsim import compare as CMP  # noqa: E402
-from hwsim.simulate import consumers, stored_formats  # noqa: E402
+from hwsim.simulate import ann_activation_bits, consumers, stored_formats  # noqa: E402
 from hwsim.sweep import count_run, functional_run  # noqa: E402
 from model import checkpoint as C  # noqa: E402
 from model.bundled import bundled_model_path, bundled_sample  # noqa: E402
@@ -120,8 +120,9 @@ def run_model(name: str, path: str, images, Ts, quick: bool, out: Path) -> dict:
     res = {"model": name, "path": str(path), "images": len(images), "points": []}
     for T in Ts:
         t0 = time.perf_counter()
-        run = functional_run(ckpt, images, T, stored_formats(load_arch("45nm")), batch_size=32,
-                             check=False)
+        chip = load_arch("45nm")
+        run = functional_run(ckpt, images, T, stored_formats(chip), batch_size=32, check=False,
+                             activation_bits=ann_activation_bits(chip))
         t_run = time.perf_counter() - t0
         for m in MEMBRANES:
             arch = load_arch("45nm", {"policy": {"membrane_level": m}})

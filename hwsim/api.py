@@ -596,7 +596,7 @@ def break_even(model: Model = None, arch: Arch = "45nm", data: Data = None,
     1/2^16 of the bracket it is found in).
     Raises one of :data:`ERRORS`."""
     from . import compare as CMP
-    from .simulate import consumers, stored_formats
+    from .simulate import ann_activation_bits, consumers, stored_formats
     from .sweep import count_run, functional_run
 
     ckpt, _, chip, ds, n = _inputs(model, arch, data, samples, timesteps, batch_size,
@@ -609,7 +609,8 @@ def break_even(model: Model = None, arch: Arch = "45nm", data: Data = None,
     subset = ds.subset(stratified_indices(ds.labels, n)) if n < len(ds) else ds
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run = functional_run(ckpt, subset, T, stored_formats(chip), batch_size, check=False)
+        run = functional_run(ckpt, subset, T, stored_formats(chip), batch_size, check=False,
+                             activation_bits=ann_activation_bits(chip))
         mapping, counter, _ = count_run(ckpt, chip, run)
     nodes = ckpt.nodes()
     counts = [counter.layers[nd.name] for nd in nodes if nd.synaptic]

@@ -16,6 +16,9 @@ not exact in every order, so both sides run in float64 and mismatches are counte
 With fixed-point membranes each bias is stored in fixed point too, on its layer's membrane grid
 (:func:`quantize_biases`), in the one stored copy both sides run. The output layer reads out
 an integrator's a[T-1] (with its λ) or a LIF layer's spike counts (``model.neuron``).
+
+The ANN baseline (:func:`ann_activity`) runs the same stored weights with ReLU; on the int
+datapath its activations are fixed point too (:class:`ActivationFormat`).
 """
 
 from __future__ import annotations
@@ -502,33 +505,87 @@ def compare_with_model(stored: StoredModel, x: torch.Tensor, T: int,
     return rep
 
 
+@dataclass(frozen=True)
+class ActivationFormat:
+    """The ANN's activations as an ``int`` datapath holds them: after each ReLU, ``bits``-wide
+    unsigned fixed point with a per-layer power-of-two step (``steps``: LIF layer name ->
+    step, 2^-a), a = round(y / step)·step clipped to 0 .. (2^bits − 1)·step (round half to
+    even, saturating). Exact in float32 (the step is a power of two).
+
+    The first layer's input is the image itself (8-bit pixels; the normalisation folds into
+    the first layer's weights), the same analog current the SNN's first layer sees; pooled
+    maps are averages of quantised values, and the output layer's sums (the logits) stay in
+    the accumulator."""
+
+    bits: int
+    steps: dict[str, float]
+
+    def __post_init__(self):
+        if self.bits < 1:
+            raise ValueError(f"activation bits must be >= 1, got {self.bits}")
+
+    @property
+    def levels(self) -> int:
+        """The largest code, 2^bits − 1."""
+        return 2 ** self.bits - 1
+
+    def quantize(self, name: str, y: torch.Tensor) -> torch.Tensor:
+        """A ReLU output (>= 0) of layer ``name`` on its grid."""
+        step = self.steps[name]
+        return torch.round(y * (1.0 / step)).clamp_(0, self.levels).mul_(step)
+
+
+def activation_step(largest: float, bits: int) -> float:
+    """The smallest power-of-two step whose ``bits``-wide unsigned range (2^bits − 1 steps)
+    covers ``largest`` (>= 0); a layer that never fires (0) gets step 1."""
+    if largest <= 0.0:
+        return 1.0
+    return 2.0 ** math.ceil(math.log2(largest / (2 ** bits - 1)))
+
+
+@torch.no_grad()
+def calibrate_activations(stored: StoredModel, x: torch.Tensor, bits: int) -> ActivationFormat:
+    """Each LIF layer's activation step from a calibration batch ``x`` (no labels): the
+    :func:`activation_step` of its largest ReLU output over the batch, layer by layer with the
+    layers below already quantised (what the chip's layer sees). Fixed before the counted
+    images run and the same for all of them."""
+    steps: dict[str, float] = {}
+
+    def calibrate(name: str, y: torch.Tensor) -> torch.Tensor:
+        steps[name] = activation_step(float(y.max()) if y.numel() else 0.0, bits)
+        return ActivationFormat(bits, {name: steps[name]}).quantize(name, y)
+
+    _ann_run(stored, x, calibrate)
+    return ActivationFormat(bits, steps)
+
+
 @dataclass
 class AnnActivity:
     """The ANN (the stored weights with ReLU where the SNN has LIF neurons) on one batch: per
     synaptic layer its input's non-zero map [H_in, W_in] (Σ over images and channels; a vector
-    input gives [[count]]) and its non-zero outputs (after ReLU), and the logits."""
+    input gives [[count]]) and its non-zero outputs (after ReLU, and after quantisation when
+    the activations are fixed point), and the logits."""
 
     input_nonzero: dict[str, np.ndarray]
     output_nonzero: dict[str, float]
     logits: np.ndarray
 
 
-@torch.no_grad()
-def ann_activity(stored: StoredModel, x: torch.Tensor) -> AnnActivity:
-    """Run the ANN on a batch of normalised images and record where its activations are
-    non-zero (what a zero-skipping dataflow skips)."""
+def _ann_run(stored: StoredModel, x: torch.Tensor, activate=None,
+             nz_in: dict | None = None, nz_out: dict | None = None) -> torch.Tensor:
+    """The ANN forward on normalised images; ``activate(name, y)`` maps each LIF layer's ReLU
+    output (None: float); ``nz_in`` / ``nz_out`` receive the non-zero counts. The logits."""
     values: dict[str, torch.Tensor] = {}
-    nz_in: dict[str, np.ndarray] = {}
-    nz_out: dict[str, float] = {}
     x = x.to(stored.dtype)
     for n in stored.nodes:
         if n.kind == "input":
             y = x
         elif n.synaptic:
             src = values[n.source]
-            nz = (src != 0)
-            nz_in[n.name] = (nz.sum(dim=(0, 1)).double().numpy() if src.dim() == 4
-                             else np.array([[float(nz.sum())]]))
+            if nz_in is not None:
+                nz = (src != 0)
+                nz_in[n.name] = (nz.sum(dim=(0, 1)).double().numpy() if src.dim() == 4
+                                 else np.array([[float(nz.sum())]]))
             w = stored.dense_weights[n.name]
             y = (F.conv2d(src, w, stride=n.stride, padding=n.padding) if n.kind == "conv"
                  else F.linear(src, w))
@@ -539,7 +596,10 @@ def ann_activity(stored: StoredModel, x: torch.Tensor) -> AnnActivity:
                 y = y + values[n.residual]
             if n.neuron == "lif":
                 y = F.relu(y)
-            nz_out[n.name] = float((y != 0).sum())
+                if activate is not None:
+                    y = activate(n.name, y)
+            if nz_out is not None:
+                nz_out[n.name] = float((y != 0).sum())
         elif n.kind == "avgpool":
             y = F.avg_pool2d(values[n.source], n.kernel, n.stride)
         elif n.kind == "flatten":
@@ -547,4 +607,17 @@ def ann_activity(stored: StoredModel, x: torch.Tensor) -> AnnActivity:
         else:  # dropout: the identity at inference
             y = values[n.source]
         values[n.name] = y
-    return AnnActivity(nz_in, nz_out, values[stored.nodes[-1].name].numpy())
+    return values[stored.nodes[-1].name]
+
+
+@torch.no_grad()
+def ann_activity(stored: StoredModel, x: torch.Tensor,
+                 activations: ActivationFormat | None = None) -> AnnActivity:
+    """Run the ANN on a batch of normalised images and record where its activations are
+    non-zero (what a zero-skipping dataflow skips); ``activations``: the chip's fixed-point
+    activations (None: float, the ``fp`` datapath)."""
+    nz_in: dict[str, np.ndarray] = {}
+    nz_out: dict[str, float] = {}
+    logits = _ann_run(stored, x, None if activations is None else activations.quantize,
+                      nz_in, nz_out)
+    return AnnActivity(nz_in, nz_out, logits.numpy())

@@ -35,8 +35,10 @@ from . import compare as CMP
 from . import energy as E
 from .counts import Counter, LayerCounts
 from .functional import (
+    ActivationFormat,
     MatchReport,
     ann_activity,
+    calibrate_activations,
     compare_with_model,
     model_outputs,
     reference_model,
@@ -44,6 +46,7 @@ from .functional import (
     store,
 )
 
+CALIBRATION_IMAGES = 32  # the first images of a run set the ANN's activation steps
 BATCH_BYTES = 1 << 30  # the maps of one batch (simulator and check together) stay near this
 
 
@@ -110,11 +113,13 @@ class FunctionalPass:
     match: MatchReport | None = None  # None: the check was not run
     reference_datapath: str | None = None
     ann_correct: int | None = None  # None: the ANN was not run
+    ann_activations: ActivationFormat | None = None  # None: float ANN activations
 
 
 def functional_pass(ckpt: Checkpoint, stored, data: Dataset, T: int, *, max_batch: int,
                     check: bool, reference: bool, on_events, progress: bool = False,
-                    on_ann=None, ann_model=None) -> FunctionalPass:
+                    on_ann=None, ann_model=None,
+                    activation_bits: int | None = None) -> FunctionalPass:
     """Run ``data`` (every image, in order) through the stored network's event datapath.
 
     Each batch's events go to ``on_events(events, images)``; with ``check`` every spike is
@@ -123,8 +128,11 @@ def functional_pass(ckpt: Checkpoint, stored, data: Dataset, T: int, *, max_batc
     ``accuracy.reference``; with ``on_ann`` the ANN (the stored weights with ReLU) runs on
     the same images and its activity goes to ``on_ann(activity, images)`` (zero-skipping
     dataflows need its real activations); ``ann_model`` (a stored ANN checkpoint, see
-    :func:`ann_baseline`) runs instead of the SNN's weights. The one functional loop of
-    ``hwsim.run`` and ``hwsim.sweep``."""
+    :func:`ann_baseline`) runs instead of the SNN's weights; ``activation_bits`` (the ``int``
+    datapath's ``precision.activation_bits``; None: float) quantises the ANN's activations,
+    their steps calibrated on the first :data:`CALIBRATION_IMAGES` images before any is
+    counted (:func:`ann_activations`). The one functional loop of ``hwsim.run`` and
+    ``hwsim.sweep``."""
     ref_model = reference_model(ckpt, stored) if reference else None
     labelled = data.labels is not None  # without labels: no accuracies, all else the same
     out = FunctionalPass(samples=len(data), match=MatchReport() if check else None,
@@ -139,13 +147,15 @@ def functional_pass(ckpt: Checkpoint, stored, data: Dataset, T: int, *, max_batc
     size = batch_size(stored.nodes, T, max_batch, stored.dtype.itemsize)
     ann_net = ann_model if ann_model is not None else stored
     ann = on_ann is not None and ann_net.net is not None
+    if ann and activation_bits is not None:
+        out.ann_activations = ann_activations(ann_net, data, activation_bits, mean, std)
 
     @torch.no_grad()
     def torch_side(x):
         """The PyTorch runs (the check's SNN, the ANN): on a second thread, overlapping the
         event datapath (its Numba kernels release the GIL)."""
         return (model_outputs(stored, x, T) if check else None,
-                ann_activity(ann_net, x) if ann else None)
+                ann_activity(ann_net, x, out.ann_activations) if ann else None)
 
     pool = ThreadPoolExecutor(max_workers=1) if check or ann else None
     try:
@@ -183,6 +193,15 @@ def functional_pass(ckpt: Checkpoint, stored, data: Dataset, T: int, *, max_batc
     return out
 
 
+def ann_activations(ann_net, data: Dataset, bits: int, mean, std) -> ActivationFormat:
+    """The ANN's fixed-point activation format, ``bits`` wide, its per-layer steps calibrated
+    (:func:`hwsim.functional.calibrate_activations`) on the first :data:`CALIBRATION_IMAGES`
+    images of ``data`` (inputs only, never labels)."""
+    k = min(CALIBRATION_IMAGES, len(data))
+    x, _ = next(batches(data.subset(np.arange(k)), k, mean, std))
+    return calibrate_activations(ann_net, x, bits)
+
+
 class AnnMismatch(ValueError):
     """An ANN checkpoint that is not the same network as the SNN."""
 
@@ -212,6 +231,13 @@ def stored_formats(arch: ArchConfig) -> tuple[int | None, int | None, str]:
     return None, None, arch.policy.leak
 
 
+def ann_activation_bits(arch: ArchConfig) -> int | None:
+    """The ANN's activation width on this chip: ``precision.activation_bits`` on the int
+    datapath, None (float) on the fp one (docs/hwsim.md, "The ANN's activations")."""
+    p = arch.precision
+    return p.activation_bits if p.datapath == "int" else None
+
+
 def simulate(ckpt: Checkpoint, arch: ArchConfig, data: Dataset, samples: int,
              opts: SimOptions, model_name: str = "") -> dict:
     started = time.time()
@@ -231,7 +257,8 @@ def simulate(ckpt: Checkpoint, arch: ArchConfig, data: Dataset, samples: int,
         else np.arange(samples))
     fp = functional_pass(ckpt, stored, subset, T, max_batch=opts.batch_size, check=opts.check,
                          reference=opts.reference, on_events=counter.add,
-                         progress=opts.progress, on_ann=counter.add_ann, ann_model=ann_model)
+                         progress=opts.progress, on_ann=counter.add_ann, ann_model=ann_model,
+                         activation_bits=ann_activation_bits(arch))
     report = build_report(ckpt, arch, mapping, counter, T, opts, fp.samples, model_name)
     report["accuracy"] = accuracy_summary(arch, fp.correct, fp.reference_correct, fp.samples,
                                           fp.match, fp.reference_datapath, fp.ann_correct)
@@ -266,12 +293,15 @@ def datapath_text(arch: ArchConfig) -> str:
     """What the simulated datapath computes with, in one line."""
     p = arch.precision
     if p.datapath != "int":
-        return "fp: full-precision weights and membranes, float64 on both sides"
+        return "fp: full-precision weights, membranes and ANN activations, float64 on both sides"
     return (f"int: {p.weight_bits}-bit fixed-point weights (power-of-two step 2^-e), "
             f"{p.membrane_bits}-bit fixed-point membranes (per layer a power-of-two LSB for "
             f"±4 thresholds, the output's for no overflow; floor, saturating), "
             + (f"leak in steps of 2^-{p.membrane_bits - 1}" if arch.policy.leak == "multiply"
-               else "leak by shift and add (λ = 1 − 2^-k or 2^-k)"))
+               else "leak by shift and add (λ = 1 − 2^-k or 2^-k)")
+            + f"; ANN activations {p.activation_bits}-bit unsigned fixed point (per layer a "
+            f"power-of-two step covering the largest on the first {CALIBRATION_IMAGES} images; "
+            "round to nearest, saturating)")
 
 
 def _layer_row(lc: LayerCounts, snn: E.LayerCost, ann: E.LayerCost, lm, v_level) -> dict:

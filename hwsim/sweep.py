@@ -57,7 +57,14 @@ from .counts import Counter
 from .energy import ANN_PARTS, SNN_PARTS
 from .functional import AnnActivity, LayerEvents, MatchReport, store
 from .run import UsageError, load_images, overrides
-from .simulate import SimOptions, accuracy_summary, build_report, functional_pass, stored_formats
+from .simulate import (
+    SimOptions,
+    accuracy_summary,
+    ann_activation_bits,
+    build_report,
+    functional_pass,
+    stored_formats,
+)
 from .sweep_outputs import write_outputs
 from .sweep_results import (
     COLUMNS,
@@ -245,11 +252,13 @@ def _set_threads(threads: int | None) -> None:
 
 def functional_run(ckpt: C.Checkpoint, data: Dataset, timesteps: int,
                    formats: tuple[int | None, int | None, str], batch_size: int = 32,
-                   check: bool = True, threads: int | None = None) -> FunctionalRun:
+                   check: bool = True, threads: int | None = None,
+                   activation_bits: int | None = None) -> FunctionalRun:
     """The images (a class-balanced subset is taken already) through the chip's datapath at
     ``timesteps``: ``hwsim.simulate.functional_pass``, keeping every batch's events so that
     each chip of the sweep can count them on its own mapping. ``formats``: the stored
-    (weight bits, membrane bits, leak unit), :func:`hwsim.simulate.stored_formats`."""
+    (weight bits, membrane bits, leak unit), :func:`hwsim.simulate.stored_formats`;
+    ``activation_bits``: the ANN's (:func:`hwsim.simulate.ann_activation_bits`)."""
     _set_threads(threads)
     w_bits, v_bits, leak = formats
     stored = store(ckpt, w_bits, v_bits, timesteps, leak)
@@ -257,7 +266,8 @@ def functional_run(ckpt: C.Checkpoint, data: Dataset, timesteps: int,
     fp = functional_pass(ckpt, stored, data, timesteps, max_batch=batch_size,
                          check=check, reference=True,
                          on_events=lambda events, n: run.batches.append((events, n)),
-                         on_ann=lambda act, n: run.ann.append((act, n)))
+                         on_ann=lambda act, n: run.ann.append((act, n)),
+                         activation_bits=activation_bits)
     run.correct, run.reference_correct = fp.correct, fp.reference_correct
     run.ann_correct = fp.ann_correct
     run.match = fp.match or MatchReport()
@@ -385,9 +395,10 @@ class Task:
     arch: ArchConfig
 
     @property
-    def functional(self) -> tuple[int, tuple[int | None, int | None, str]]:
-        """What the functional run depends on: T and the stored number formats."""
-        return self.point.timesteps, stored_formats(self.arch)
+    def functional(self) -> tuple[int, tuple[int | None, int | None, str], int | None]:
+        """What the functional run depends on: T, the stored number formats and the ANN's
+        activation width."""
+        return self.point.timesteps, stored_formats(self.arch), ann_activation_bits(self.arch)
 
 
 Done = Callable[[Task, dict[str, str], dict], None]
@@ -399,9 +410,10 @@ def run_serial(tasks: list[Task], ckpt, data, spec: SweepSpec, base: str, batch_
     groups: dict[tuple, list[Task]] = {}
     for t in tasks:
         groups.setdefault(t.functional, []).append(t)
-    for (T, bits), group in groups.items():
+    for (T, bits, a_bits), group in groups.items():
         status(f"functional run T={T}")
-        run = functional_run(ckpt, data, T, bits, batch_size, spec.check)
+        run = functional_run(ckpt, data, T, bits, batch_size, spec.check,
+                             activation_bits=a_bits)
         for t in group:
             status(f"T={T} {t.arch.pes} PEs")
             row, rep = price_point(ckpt, t.arch, run, t.key, t.point, base, spec.model,
@@ -431,11 +443,12 @@ def run_dask(tasks: list[Task], ckpt, data, spec: SweepSpec, base: str, batch_si
     runs = {}
     futures = {}
     for t in tasks:
-        T, bits = t.functional
+        T, bits, a_bits = t.functional
         if t.functional not in runs:
             runs[t.functional] = client.submit(
                 functional_run, ck_f, data_f, T, bits, batch_size, spec.check, threads,
-                key=f"functional-T{T}-{'-'.join(map(str, bits))}-{spec.model_sha[:8]}-"
+                a_bits,
+                key=f"functional-T{T}-{'-'.join(map(str, bits))}-a{a_bits}-{spec.model_sha[:8]}-"
                     f"{os.urandom(4).hex()}",
                 priority=10)
         fut = client.submit(price_point, ck_f, t.arch, runs[t.functional], t.key, t.point,

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from .energy import ANN_PARTS, SNN_PARTS
 
-VERSION = 3  # of the row format and the point key (2: the dataflow model; 3: CACTI memories, clock)
+VERSION = 4  # of the row format and the point key (2: the dataflow model; 3: CACTI memories, clock;
+#                4: compute lanes, os weight reuse, the ANN's activations at the chip's precision)
 CSV_NAME = "points.csv"
 
 POINT_COLUMNS = ["key", "model", "arch", "timesteps", "pes", "node", "membrane", "dataflow",
