@@ -44,7 +44,7 @@ import torch
 
 from .architectures import Node
 from .checkpoint import Checkpoint, CheckpointError
-from .neuron import DEFAULT_GAMMA, RESETS
+from .neuron import DEFAULT_GAMMA, RESETS, leak_from_tau
 
 DEFAULT_DT = 1e-4  # s: the default of snnTorch's and SpikingJelly's NIR exporters and importers
 DEFAULT_TIMESTEPS = 5
@@ -67,11 +67,10 @@ def _nir():
 
 # ------------------------------------------------------------------------------------ export
 def _leak_of(ckpt: Checkpoint, n: Node) -> float:
-    if n.spiking:
-        if n.name in ckpt.leak:
-            return float(ckpt.leak[n.name])
-        return float(np.float32(math.exp(-1.0 / n.tau))) if n.tau else 1.0
-    return float(ckpt.leak.get(n.name, 1.0))  # an integrating output: λ (1: no leak)
+    """λ of a LIF layer (its τ's when the file holds none) or of an integrating output (1: no
+    leak), as ``Checkpoint.build`` sets them."""
+    default = leak_from_tau(n.tau) if n.spiking and n.tau else 1.0
+    return float(ckpt.leak.get(n.name, default))
 
 
 def _neuron_node(nir, n: Node, leak: float, threshold: float | None, dt: float):
@@ -148,7 +147,6 @@ def to_nir(ckpt: Checkpoint, *, dt: float = DEFAULT_DT, readout: str = "current"
         if not n.synaptic or n.neuron is None:
             continue
         leak = _leak_of(ckpt, n)
-        last = n is layers[-1]
         if n.neuron == "integrate" and readout == "current":
             if leak != 1.0:
                 raise ValueError(f"layer {n.name}: a leaky output (λ = {leak}) cannot be read "
@@ -162,8 +160,7 @@ def to_nir(ckpt: Checkpoint, *, dt: float = DEFAULT_DT, readout: str = "current"
         if n.residual is not None:
             edges.append((out[n.residual], neuron))
         out[n.name] = neuron
-        meta_layers[n.name] = {"leak": leak, "reset": n.reset,
-                               "tau": float(n.tau), "readout": "count" if last else None}
+        meta_layers[n.name] = {"leak": leak, "reset": n.reset, "tau": float(n.tau)}
     last = layers[-1]
     nodes["output"] = nir.Output(output_type={"output": np.array(last.out_shape)})
     edges.append((out[last.name], "output"))
@@ -172,8 +169,7 @@ def to_nir(ckpt: Checkpoint, *, dt: float = DEFAULT_DT, readout: str = "current"
     meta = {"version": META_VERSION, "dt": dt, "timesteps": ckpt.timesteps,
             "reset": ckpt.reset, "gamma": ckpt.gamma, "arch": ckpt.arch,
             "dataset": ckpt.dataset, "stage": ckpt.stage, "preprocessing": ckpt.preprocessing,
-            "readout": readout, "layers": meta_layers, "dropout": dropout,
-            "names": {n.name: (n.kind, n.source) for n in layers}}
+            "layers": meta_layers, "dropout": dropout, "names": [n.name for n in layers]}
     return nir.NIRGraph(nodes=nodes, edges=edges, type_check=True,
                         metadata={META_KEY: json.dumps(meta), "dt": dt})
 
@@ -596,9 +592,9 @@ def _read_output(r: _Reader, name, preds, values):
 def _checkpoint(r: _Reader, graph, T: int, label: str | None) -> Checkpoint:
     from .architectures import ArchitectureError, node_to_dict, nodes_from_dicts
 
-    order = list(r.meta.get("names", {}))
-    if sorted(order) == sorted(n.name for n in r.nodes):  # this module's export: its order
-        r.nodes.sort(key=lambda n: order.index(n.name))
+    rank = {name: i for i, name in enumerate(r.meta.get("names", []))}
+    if rank.keys() == {n.name for n in r.nodes}:  # this module's export: its own order
+        r.nodes.sort(key=lambda n: rank[n.name])
     last = r.nodes[-1]
     if not (last.synaptic and last.neuron in ("lif", "integrate")):
         raise NIRError(f"{r.where}: node {last.name!r} does not lead to the output; every "
